@@ -1,0 +1,273 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/sendgrid/sendgrid-go"
+	"github.com/sendgrid/sendgrid-go/helpers/mail"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/payflow/payflow"
+)
+
+// Email purposes. The wording differs for each; the ledger's dedupe key
+// makes each (workflow, purpose, step) go out once.
+const (
+	PurposeReceipt            = "receipt"
+	PurposeOrderPaymentFailed = "order_payment_failed"
+	PurposeRefund             = "refund"
+	PurposeInvoiceReceipt     = "invoice_receipt"
+	PurposeDunningFirst       = "dunning_first_failure"
+	PurposeDunningHardDecline = "dunning_update_card"
+	PurposeDunningReminder    = "dunning_reminder"
+	PurposeDunningFinal       = "dunning_final_notice"
+	PurposeActionRequired     = "payment_action_required"
+	PurposeRecovered          = "payment_recovered"
+	PurposeSuspended          = "access_suspended"
+	PurposeCanceled           = "subscription_canceled"
+	PurposeTrialEnding        = "trial_will_end"
+	PurposeDisputeAlert       = "dispute_opened"
+	PurposeDisputeReminder    = "dispute_evidence_reminder"
+	PurposeDisputeClosed      = "dispute_closed"
+)
+
+type emailTemplate struct{ subject, body string }
+
+var templates = map[string]emailTemplate{
+	PurposeReceipt: {"Your receipt for order {{.order_id}}",
+		"Thank you for your purchase.\n\nOrder: {{.order_id}}\nProduct: {{.product}}\nAmount paid: {{.amount}}\n\nYour access is ready."},
+	PurposeOrderPaymentFailed: {"Your payment for order {{.order_id}} did not go through",
+		"We could not collect {{.amount}} for order {{.order_id}}. No access was granted. You can place the order again with another payment method."},
+	PurposeRefund: {"Your refund for order {{.order_id}}",
+		"We refunded {{.refunded}} for order {{.order_id}}. Access bought with this order has ended. The refund reaches your account in 5–10 business days."},
+	PurposeInvoiceReceipt: {"Payment received: {{.amount}}",
+		"Thank you: we received {{.amount}} for invoice {{.invoice_id}}. Your subscription is active{{if .period_end}} until {{.period_end}}{{end}}."},
+	PurposeDunningFirst: {"Your payment of {{.amount}} failed",
+		"We could not charge your card for invoice {{.invoice_id}}{{if .reason}} ({{.reason}}){{end}}. We will try again on {{.next_retry}}. To avoid interruption, update your payment method: {{.hosted_url}}"},
+	PurposeDunningHardDecline: {"Action needed: your card was declined",
+		"Your bank declined the payment for invoice {{.invoice_id}} ({{.reason}}) and retrying will not help. Please pay with another card: {{.hosted_url}}"},
+	PurposeDunningReminder: {"Reminder: {{.amount}} is still due",
+		"Attempt {{.attempt}} to charge invoice {{.invoice_id}} failed. We will try again on {{.next_retry}}. Update your payment method here: {{.hosted_url}}"},
+	PurposeDunningFinal: {"Final notice: {{.amount}} is overdue",
+		"We could not collect invoice {{.invoice_id}} after every attempt. {{.final}} Pay now to restore your access: {{.hosted_url}}"},
+	PurposeActionRequired: {"Please confirm your payment of {{.amount}}",
+		"Your bank asks you to confirm the payment for invoice {{.invoice_id}}. Confirm it here: {{.hosted_url}}"},
+	PurposeRecovered: {"Payment received: you're all set",
+		"Thank you: invoice {{.invoice_id}} is paid and your access is restored."},
+	PurposeSuspended: {"Your access is paused",
+		"Invoice {{.invoice_id}} is still unpaid, so your access is paused. Pay here to restore it at once: {{.hosted_url}}"},
+	PurposeCanceled: {"Your subscription has ended",
+		"Your subscription {{.subscription_id}} has been canceled."},
+	PurposeTrialEnding: {"Your trial ends on {{.trial_end}}",
+		"Your free trial ends on {{.trial_end}}. Your subscription continues after that unless you cancel."},
+	PurposeDisputeAlert: {"[payflow] Dispute {{.dispute_id}} opened: {{.amount}} ({{.reason}})",
+		"A customer disputed charge {{.charge_id}} ({{.amount}}, reason: {{.reason}}).\nEvidence is due by {{.due_by}}.\nAccess bought by the charge: {{.policy}}.\nRespond in the Stripe Dashboard."},
+	PurposeDisputeReminder: {"[payflow] Evidence for dispute {{.dispute_id}} is due {{.due_by}}",
+		"No evidence has been submitted yet for dispute {{.dispute_id}} ({{.amount}}, {{.reason}}). It is due by {{.due_by}}."},
+	PurposeDisputeClosed: {"[payflow] Dispute {{.dispute_id}} closed: {{.status}}",
+		"Dispute {{.dispute_id}} on charge {{.charge_id}} closed as {{.status}} ({{.amount}})."},
+}
+
+var parsedTemplates = func() map[string][2]*template.Template {
+	out := make(map[string][2]*template.Template, len(templates))
+	for purpose, t := range templates {
+		out[purpose] = [2]*template.Template{
+			template.Must(template.New(purpose + "-subject").Option("missingkey=zero").Parse(t.subject)),
+			template.Must(template.New(purpose + "-body").Option("missingkey=zero").Parse(t.body)),
+		}
+	}
+	return out
+}()
+
+// Purposes lists the email purposes, sorted.
+func Purposes() []string {
+	out := make([]string, 0, len(templates))
+	for p := range templates {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Render fills a purpose's template.
+func Render(purpose string, vars map[string]string) (subject, body string, err error) {
+	t, ok := parsedTemplates[purpose]
+	if !ok {
+		return "", "", fmt.Errorf("no email template for purpose %q", purpose)
+	}
+	var s, b strings.Builder
+	if err := t[0].Execute(&s, vars); err != nil {
+		return "", "", err
+	}
+	if err := t[1].Execute(&b, vars); err != nil {
+		return "", "", err
+	}
+	return s.String(), b.String(), nil
+}
+
+// EmailRequest asks for one email. DedupeKey is unique in the ledger: the
+// same key never sends twice.
+type EmailRequest struct {
+	DedupeKey  string            `json:"dedupe_key"`
+	Purpose    string            `json:"purpose"`
+	To         string            `json:"to,omitempty"`
+	CustomerID string            `json:"customer_id,omitempty"` // looked up in Stripe when To is empty
+	ToOperator bool              `json:"to_operator,omitempty"` // send to ALERT_EMAIL
+	Vars       map[string]string `json:"vars,omitempty"`
+}
+
+// Message is a rendered email for a Mailer.
+type Message struct {
+	To, From, Subject, Body string
+	DedupeKey               string
+}
+
+// Mailer hands a message to an email provider and returns its message ID.
+type Mailer interface {
+	Send(ctx context.Context, m Message) (string, error)
+}
+
+// SendEmail claims the dedupe key in the ledger, then sends. Without a
+// Mailer the message stays in the ledger as the local outbox (the dev
+// default) and is logged. A key that was sent or queued before is a no-op.
+func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) error {
+	if req.DedupeKey == "" {
+		return invalid("email without dedupe key")
+	}
+	subject, body, err := Render(req.Purpose, req.Vars)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	to := req.To
+	if req.ToOperator {
+		to = a.AlertEmail
+	}
+	if to == "" && req.CustomerID != "" && !req.ToOperator {
+		if to, err = a.customerEmail(ctx, req.CustomerID); err != nil {
+			return err
+		}
+	}
+	if to == "" {
+		// Nowhere to send it: record it so an operator sees it, don't retry.
+		a.logger(ctx).Warn("email has no recipient", "dedupe_key", req.DedupeKey, "purpose", req.Purpose)
+		_, _, err := a.Store.ClaimEmail(ctx, payflow.Email{DedupeKey: req.DedupeKey, Purpose: req.Purpose,
+			Subject: subject, Body: body, Status: payflow.EmailFailed, CreatedAt: a.now()})
+		return err
+	}
+	stored, claimed, err := a.Store.ClaimEmail(ctx, payflow.Email{DedupeKey: req.DedupeKey, To: to, Purpose: req.Purpose,
+		Subject: subject, Body: body, Status: payflow.EmailPending, CreatedAt: a.now()})
+	if err != nil {
+		return fmt.Errorf("claim email %s: %w", req.DedupeKey, err)
+	}
+	if !claimed && stored.Status != payflow.EmailPending {
+		a.logger(ctx).Info("email already handled", "dedupe_key", req.DedupeKey, "status", stored.Status)
+		return nil
+	}
+	// A pending row is ours or left by an attempt that died before it
+	// finished: (re)send it.
+	if a.Mailer == nil {
+		a.logger(ctx).Info("email kept in outbox (no SENDGRID_API_KEY)", "dedupe_key", req.DedupeKey, "purpose", req.Purpose, "subject", subject)
+		a.countEmail(req.Purpose, "outbox")
+		return a.Store.FinishEmail(ctx, req.DedupeKey, payflow.EmailOutbox, "", a.now())
+	}
+	id, err := a.Mailer.Send(ctx, Message{To: stored.To, Subject: stored.Subject, Body: stored.Body, DedupeKey: req.DedupeKey})
+	if err != nil {
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			a.countEmail(req.Purpose, "failed")
+			if ferr := a.Store.FinishEmail(ctx, req.DedupeKey, payflow.EmailFailed, "", a.now()); ferr != nil {
+				return ferr
+			}
+			return temporal.NewNonRetryableApplicationError("email refused: "+perm.Error(), "EmailRefused", err)
+		}
+		a.countEmail(req.Purpose, "retry")
+		return fmt.Errorf("send email %s: %w", req.DedupeKey, err)
+	}
+	a.countEmail(req.Purpose, "sent")
+	a.logger(ctx).Info("email sent", "dedupe_key", req.DedupeKey, "purpose", req.Purpose, "provider_id", id)
+	return a.Store.FinishEmail(ctx, req.DedupeKey, payflow.EmailSent, id, a.now())
+}
+
+func (a *Activities) countEmail(purpose, outcome string) {
+	if a.Metrics != nil {
+		a.Metrics.Emails.WithLabelValues(purpose, outcome).Inc()
+	}
+}
+
+// customerEmail asks Stripe for the customer's address and remembers it.
+func (a *Activities) customerEmail(ctx context.Context, customerID string) (string, error) {
+	if a.Stripe == nil {
+		return "", nil
+	}
+	email, err := a.Stripe.CustomerEmail(ctx, customerID)
+	if err != nil {
+		return "", err
+	}
+	if email != "" {
+		if err := a.Store.UpsertCustomer(ctx, payflow.Customer{ID: customerID, Email: email, UpdatedAt: a.now()}); err != nil {
+			return "", err
+		}
+	}
+	return email, nil
+}
+
+// PermanentError is a provider's refusal that no retry will change.
+type PermanentError struct{ Msg string }
+
+func (e *PermanentError) Error() string { return e.Msg }
+
+// SendGrid sends through SendGrid's v3 Mail Send API.
+type SendGrid struct {
+	APIKey string
+	Base   string // e.g. https://api.sendgrid.com; a fake in tests
+	From   string
+}
+
+// Send posts one message. 4xx answers other than 429 are permanent.
+func (s *SendGrid) Send(ctx context.Context, m Message) (string, error) {
+	from := mail.NewEmail("", s.From)
+	msg := mail.NewSingleEmail(from, m.Subject, mail.NewEmail("", m.To), m.Body, "")
+	// The dedupe key travels with the message so a duplicate (a crash
+	// between send and ledger update) can be recognised in SendGrid's logs.
+	msg.SetCustomArg("payflow_dedupe_key", m.DedupeKey)
+	req := sendgrid.GetRequest(s.APIKey, "/v3/mail/send", strings.TrimRight(s.Base, "/"))
+	req.Method = http.MethodPost
+	req.Body = mail.GetRequestBody(msg)
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	resp, err := sendgrid.MakeRequestWithContext(sctx, req)
+	if err != nil {
+		return "", fmt.Errorf("sendgrid: %w", err)
+	}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return firstHeader(resp.Headers, "X-Message-Id"), nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return "", fmt.Errorf("sendgrid: status %d", resp.StatusCode)
+	default:
+		return "", &PermanentError{Msg: fmt.Sprintf("sendgrid: status %d: %s", resp.StatusCode, truncate(resp.Body, 300))}
+	}
+}
+
+func firstHeader(h map[string][]string, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

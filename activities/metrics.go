@@ -1,0 +1,22 @@
+package activities
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the business metrics the activities count.
+type Metrics struct {
+	OrdersFulfilled prometheus.Counter
+	Emails          *prometheus.CounterVec // purpose, outcome
+}
+
+// NewMetrics registers the activities' metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		OrdersFulfilled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "payflow_orders_fulfilled_total", Help: "Orders fulfilled (access granted and receipt sent)."}),
+		Emails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payflow_emails_total", Help: "Emails by purpose and outcome (sent, outbox, failed, retry)."},
+			[]string{"purpose", "outcome"}),
+	}
+	reg.MustRegister(m.OrdersFulfilled, m.Emails)
+	return m
+}

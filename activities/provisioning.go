@@ -1,0 +1,100 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Provisioner tells the merchant's app about every change of access: a
+// POST of JSON signed with HMAC-SHA256, header
+// `Payflow-Signature: t=<unix>,v1=<hex(hmac(secret, "<t>.<body>"))>` (the
+// same scheme as Stripe's, so merchants can reuse their verifier). The
+// `Payflow-Event-Id` header and the body's `id` are stable for one change,
+// so the app can drop the duplicates a retry sends.
+type Provisioner struct {
+	URL    string
+	Secret string
+	Client *http.Client
+	Now    func() time.Time
+}
+
+// ProvisioningEvent is the body the merchant's app receives.
+type ProvisioningEvent struct {
+	ID         string     `json:"id"`
+	CustomerID string     `json:"customer_id"`
+	ProductID  string     `json:"product_id"`
+	Access     string     `json:"access"` // granted, suspended, revoked
+	Source     string     `json:"source"`
+	Reason     string     `json:"reason,omitempty"`
+	ValidUntil *time.Time `json:"valid_until,omitempty"`
+}
+
+// ProvisioningEventID is stable for one change of access.
+func ProvisioningEventID(ch AccessChange) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%s|", ch.Source, ch.CustomerID, ch.ProductID, ch.Status)
+	if ch.ValidUntil != nil {
+		fmt.Fprint(h, ch.ValidUntil.UTC().Unix())
+	}
+	return "pfe_" + hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// SignProvisioning computes the Payflow-Signature header value.
+func SignProvisioning(secret string, t time.Time, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Send posts one change. 2xx is success; 4xx other than 408/429 is a
+// permanent refusal; anything else is retried by Temporal.
+func (p *Provisioner) Send(ctx context.Context, ch AccessChange) error {
+	ev := ProvisioningEvent{ID: ProvisioningEventID(ch), CustomerID: ch.CustomerID, ProductID: ch.ProductID,
+		Access: ch.Status, Source: ch.Source, Reason: ch.Reason, ValidUntil: ch.ValidUntil}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(body))
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("bad PROVISIONING_WEBHOOK_URL", "ProvisioningConfig", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Payflow-Event-Id", ev.ID)
+	req.Header.Set("Payflow-Signature", SignProvisioning(p.Secret, now(), body))
+	c := p.Client
+	if c == nil {
+		c = &http.Client{Timeout: 15 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("provisioning webhook: %w", err)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429:
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("provisioning webhook refused event %s: status %d", ev.ID, resp.StatusCode), "ProvisioningRefused", nil)
+	default:
+		return fmt.Errorf("provisioning webhook: status %d", resp.StatusCode)
+	}
+}

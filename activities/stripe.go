@@ -1,0 +1,217 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// StripeAPI is the part of Stripe's API payflow calls, through stripe-go.
+type StripeAPI struct {
+	api *client.API
+}
+
+// NewStripeAPI builds a client for key; base overrides Stripe's API URL
+// (STRIPE_API_BASE), e.g. a local fake.
+func NewStripeAPI(key, base string) *StripeAPI {
+	cfg := &stripe.BackendConfig{
+		HTTPClient:        &http.Client{Timeout: 20 * time.Second},
+		MaxNetworkRetries: stripe.Int64(2),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+	}
+	if base != "" {
+		cfg.URL = stripe.String(base)
+	}
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
+	api := &client.API{}
+	api.Init(key, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	return &StripeAPI{api: api}
+}
+
+// classify turns a stripe-go error into a Temporal error: requests Stripe
+// refuses for good (4xx other than 429 and conflicts) are not retried.
+func classify(op string, err error) error {
+	var se *stripe.Error
+	if errors.As(err, &se) {
+		if se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+			se.HTTPStatusCode != http.StatusTooManyRequests && se.HTTPStatusCode != http.StatusConflict {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("stripe %s: %s", op, se.Msg), "StripeRequestRefused", err)
+		}
+	}
+	return fmt.Errorf("stripe %s: %w", op, err)
+}
+
+// CustomerEmail reads a customer's email address.
+func (s *StripeAPI) CustomerEmail(ctx context.Context, customerID string) (string, error) {
+	p := &stripe.CustomerParams{}
+	p.Context = ctx
+	c, err := s.api.Customers.Get(customerID, p)
+	if err != nil {
+		return "", classify("get customer "+customerID, err)
+	}
+	return c.Email, nil
+}
+
+// PayResult is the outcome of one charge attempt.
+type PayResult struct {
+	Paid        bool   `json:"paid"`
+	Status      string `json:"status"`
+	DeclineCode string `json:"decline_code,omitempty"`
+	Message     string `json:"message,omitempty"`
+}
+
+// PayInvoice attempts to charge an invoice. The idempotency key names the
+// workflow and the attempt, so a retried activity replays Stripe's first
+// answer instead of charging again. A decline is a result, not an error.
+func (s *StripeAPI) PayInvoice(ctx context.Context, invoiceID, idempotencyKey string) (PayResult, error) {
+	p := &stripe.InvoicePayParams{OffSession: stripe.Bool(true)}
+	p.Context = ctx
+	p.IdempotencyKey = stripe.String(idempotencyKey)
+	inv, err := s.api.Invoices.Pay(invoiceID, p)
+	if err != nil {
+		var se *stripe.Error
+		if errors.As(err, &se) && se.Type == stripe.ErrorTypeCard {
+			return PayResult{Status: "open", DeclineCode: string(se.DeclineCode), Message: se.Msg}, nil
+		}
+		if errors.As(err, &se) && se.Code == stripe.ErrorCodeInvoicePaymentIntentRequiresAction {
+			return PayResult{Status: "open", DeclineCode: "authentication_required", Message: se.Msg}, nil
+		}
+		return PayResult{}, classify("pay invoice "+invoiceID, err)
+	}
+	return PayResult{Paid: inv.Paid || inv.Status == stripe.InvoiceStatusPaid, Status: string(inv.Status)}, nil
+}
+
+// Billing is a fresh read of a subscription and its invoice.
+type Billing struct {
+	SubscriptionStatus string `json:"subscription_status"`
+	InvoiceStatus      string `json:"invoice_status"`
+	InvoicePaid        bool   `json:"invoice_paid"`
+	Unknown            bool   `json:"unknown,omitempty"` // no Stripe API key: nothing was read
+}
+
+// Billing re-reads the subscription and invoice before a decision that
+// cannot be undone.
+func (s *StripeAPI) Billing(ctx context.Context, subscriptionID, invoiceID string) (Billing, error) {
+	var b Billing
+	sp := &stripe.SubscriptionParams{}
+	sp.Context = ctx
+	sub, err := s.api.Subscriptions.Get(subscriptionID, sp)
+	if err != nil {
+		return b, classify("get subscription "+subscriptionID, err)
+	}
+	b.SubscriptionStatus = string(sub.Status)
+	if invoiceID != "" {
+		ip := &stripe.InvoiceParams{}
+		ip.Context = ctx
+		inv, err := s.api.Invoices.Get(invoiceID, ip)
+		if err != nil {
+			return b, classify("get invoice "+invoiceID, err)
+		}
+		b.InvoiceStatus = string(inv.Status)
+		b.InvoicePaid = inv.Paid || inv.Status == stripe.InvoiceStatusPaid
+	}
+	return b, nil
+}
+
+// CancelSubscription cancels at once; canceling twice is harmless.
+func (s *StripeAPI) CancelSubscription(ctx context.Context, subscriptionID, idempotencyKey string) error {
+	p := &stripe.SubscriptionCancelParams{}
+	p.Context = ctx
+	p.IdempotencyKey = stripe.String(idempotencyKey)
+	_, err := s.api.Subscriptions.Cancel(subscriptionID, p)
+	var se *stripe.Error
+	if errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound {
+		return nil // already gone
+	}
+	if err != nil {
+		return classify("cancel subscription "+subscriptionID, err)
+	}
+	return nil
+}
+
+// ListEvents pages through Stripe's Events API (newest first) for reconcile.
+func (s *StripeAPI) ListEvents(ctx context.Context, since time.Time, types []string, each func(raw []byte) error) error {
+	p := &stripe.EventListParams{}
+	p.Context = ctx
+	p.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: since.Unix()}
+	p.Limit = stripe.Int64(100)
+	for _, t := range types {
+		p.Types = append(p.Types, stripe.String(t))
+	}
+	it := s.api.Events.List(p)
+	for it.Next() {
+		raw, err := json.Marshal(it.Event())
+		if err != nil {
+			return fmt.Errorf("stripe list events: re-encode %s: %w", it.Event().ID, err)
+		}
+		if err := each(raw); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("stripe list events: %w", err)
+	}
+	return nil
+}
+
+// Activities wrapping the Stripe API.
+
+// errNoStripe is returned, not thrown: without STRIPE_API_KEY (the dev
+// default) dunning still runs its schedule, emails and access changes; it
+// just cannot charge or re-read anything.
+var errNoStripe = "STRIPE_API_KEY is not set"
+
+// PayRequest is one dunning retry.
+type PayRequest struct {
+	InvoiceID      string `json:"invoice_id"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// PayInvoice is the dunning retry: one charge attempt, at most once per key.
+func (a *Activities) PayInvoice(ctx context.Context, r PayRequest) (PayResult, error) {
+	if a.Stripe == nil {
+		a.logger(ctx).Warn("dunning retry skipped", "invoice", r.InvoiceID, "reason", errNoStripe)
+		return PayResult{Status: "unknown", Message: errNoStripe}, nil
+	}
+	res, err := a.Stripe.PayInvoice(ctx, r.InvoiceID, r.IdempotencyKey)
+	if err == nil {
+		a.logger(ctx).Info("invoice pay attempt", "invoice", r.InvoiceID, "paid", res.Paid, "decline_code", res.DeclineCode)
+	}
+	return res, err
+}
+
+// BillingRequest names what to re-read.
+type BillingRequest struct {
+	SubscriptionID string `json:"subscription_id"`
+	InvoiceID      string `json:"invoice_id,omitempty"`
+}
+
+// FetchBilling re-reads the subscription and invoice from Stripe.
+func (a *Activities) FetchBilling(ctx context.Context, r BillingRequest) (Billing, error) {
+	if a.Stripe == nil {
+		return Billing{Unknown: true}, nil
+	}
+	return a.Stripe.Billing(ctx, r.SubscriptionID, r.InvoiceID)
+}
+
+// CancelRequest cancels a subscription.
+type CancelRequest struct {
+	SubscriptionID string `json:"subscription_id"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// CancelSubscription is the dunning campaign's final action "cancel".
+func (a *Activities) CancelSubscription(ctx context.Context, r CancelRequest) error {
+	if a.Stripe == nil {
+		a.logger(ctx).Warn("subscription not canceled in Stripe", "subscription", r.SubscriptionID, "reason", errNoStripe)
+		return nil
+	}
+	return a.Stripe.CancelSubscription(ctx, r.SubscriptionID, r.IdempotencyKey)
+}

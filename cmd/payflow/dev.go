@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/payflow/payflow/store"
+	"github.com/payflow/payflow/webhook"
+	"github.com/payflow/payflow/workflows"
+)
+
+// TemporalCLIVersion is the pinned Temporal CLI that `make dev` installs
+// from the Go module proxy into .tools/bin.
+const TemporalCLIVersion = "v1.5.1"
+
+// devServerArgs are the dev server's flags. Storage in WAL mode with
+// synchronous=normal makes the SQLite-backed dev server accept several times
+// more SignalWithStart calls a second than its defaults (see BENCHMARKS.md).
+func devServerArgs(dbFile string, port, uiPort int, namespace string) []string {
+	return []string{"server", "start-dev",
+		"--db-filename", dbFile,
+		"--port", strconv.Itoa(port),
+		"--ui-port", strconv.Itoa(uiPort),
+		"--ip", "127.0.0.1",
+		"--namespace", namespace,
+		"--search-attribute", workflows.CustomerIDKey.GetName() + "=Keyword",
+		"--search-attribute", workflows.StatusKey.GetName() + "=Keyword",
+		"--sqlite-pragma", "journal_mode=wal",
+		"--sqlite-pragma", "synchronous=normal",
+		"--log-level", "warn",
+	}
+}
+
+// findTemporal locates the pinned CLI: -temporal flag, $PAYFLOW_TEMPORAL_BIN,
+// ./.tools/bin/temporal (where make installs it), then $PATH.
+func findTemporal(flagValue string) (string, error) {
+	for _, p := range []string{flagValue, os.Getenv("PAYFLOW_TEMPORAL_BIN"), filepath.Join(".tools", "bin", "temporal")} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return filepath.Abs(p)
+		}
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("temporal CLI not found: run `make dev` (it installs %s into .tools/bin), or set PAYFLOW_TEMPORAL_BIN", TemporalCLIVersion)
+}
+
+// devSecret reads the dev webhook secret from dir, or makes and keeps one,
+// so `payflow trigger` signs with the same secret across restarts.
+func devSecret(dir string) (string, error) {
+	path := filepath.Join(dir, "webhook_secret")
+	if b, err := os.ReadFile(path); err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "whsec_") {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	secret := "whsec_" + hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+func waitPort(ctx context.Context, addr string, within time.Duration, exited <-chan error) error {
+	deadline := time.Now().Add(within)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listening on %s after %s", addr, within)
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("temporal dev server exited: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func runDev(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("dev", "dev [flags]   (Temporal dev server + UI, worker and receiver on this machine)")
+	dir := fs.String("dir", ".payflow", "folder for the SQLite databases and the dev webhook secret")
+	port := fs.Int("temporal-port", 7233, "Temporal frontend port")
+	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port")
+	addr := fs.String("addr", "", "receiver listen address (default $PAYFLOW_ADDR or :4242)")
+	temporalBin := fs.String("temporal", "", "path to the temporal CLI (default .tools/bin/temporal)")
+	tune := defaultTuning()
+	fs.IntVar(&tune.WorkflowPollers, "workflow-pollers", tune.WorkflowPollers, "workflow task pollers")
+	fs.IntVar(&tune.ActivityPollers, "activity-pollers", tune.ActivityPollers, "activity task pollers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	bin, err := findTemporal(*temporalBin)
+	if err != nil {
+		return err
+	}
+	// Defaults that differ in dev: local SQLite, a generated secret, text logs.
+	if os.Getenv("DATABASE_URL") == "" {
+		os.Setenv("DATABASE_URL", filepath.Join(*dir, "payflow.db"))
+	}
+	if os.Getenv("STRIPE_WEBHOOK_SECRET") == "" {
+		secret, err := devSecret(*dir)
+		if err != nil {
+			return fmt.Errorf("dev webhook secret: %w", err)
+		}
+		os.Setenv("STRIPE_WEBHOOK_SECRET", secret)
+	}
+	temporalAddr := fmt.Sprintf("127.0.0.1:%d", *port)
+	os.Setenv("TEMPORAL_ADDRESS", temporalAddr)
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+	}
+	log := cfg.Logger(os.Stderr, "text")
+
+	// 1. Temporal's dev server, its state in a file so a restart keeps
+	// workflows. It gets its own process group: Ctrl-C reaches us, and we
+	// stop it in order after the worker.
+	dbFile, _ := filepath.Abs(filepath.Join(*dir, "temporal.db"))
+	cmd := exec.Command(bin, devServerArgs(dbFile, *port, *uiPort, cfg.TemporalNamespace)...)
+	logFile, err := os.OpenFile(filepath.Join(*dir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start temporal dev server: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		log.Info("temporal dev server stopped")
+	}()
+	if err := waitPort(ctx, temporalAddr, 60*time.Second, exited); err != nil {
+		return fmt.Errorf("%w (see %s)", err, filepath.Join(*dir, "temporal.log"))
+	}
+
+	// 2. Database, migrated at start-up.
+	if _, err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// 3. Worker and receiver in this process.
+	tel := newTelemetry()
+	defer tel.closer.Close()
+	c, err := dialTemporal(ctx, cfg, log, tel.handler)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := registerSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+		return err
+	}
+	w := newWorker(c, cfg, st, log, tel.reg, tune)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	srv := newReceiver(cfg, c, log, tel)
+	srv.Ready = func(rctx context.Context) error {
+		if err := st.Ping(rctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		_, err := c.CheckHealth(rctx, &client.CheckHealthRequest{})
+		return err
+	}
+	app := srv.App()
+
+	host := cfg.Addr
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	fmt.Fprintf(stdout, `
+payflow dev is running
+  Webhook URL     http://%s%s
+  Signing secret  %s
+  Temporal UI     http://localhost:%d
+  Temporal        %s (namespace %s, task queue %s)
+  Database        %s
+
+Send a test event:   payflow trigger payment_intent.succeeded
+Ctrl-C stops everything.
+
+`, host, webhook.Path, cfg.WebhookSecrets[0], *uiPort, temporalAddr, cfg.TemporalNamespace, cfg.TaskQueue, cfg.DatabaseURL)
+
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listen(cfg.Addr) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("receiver: %w", err)
+	case err := <-exited:
+		exited <- err // let the deferred stop see it
+		return fmt.Errorf("temporal dev server exited: %v", err)
+	case <-ctx.Done():
+	}
+	log.Info("stopping: receiver, then worker, then Temporal")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := app.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("receiver shutdown", "error", err)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/webhook"
+)
+
+func runTrigger(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("trigger", "trigger [flags] <event type>\n\nEvent types:\n  "+strings.Join(fixtures.Types(), "\n  "))
+	url := fs.String("url", "", "receiver URL (default http://localhost$PAYFLOW_ADDR/webhooks/stripe)")
+	secret := fs.String("secret", "", "signing secret (default $STRIPE_WEBHOOK_SECRET, else .payflow/webhook_secret from payflow dev)")
+	var o fixtures.Options
+	fs.StringVar(&o.EventID, "event-id", "", "event ID (default: new evt_…)")
+	fs.StringVar(&o.CustomerID, "customer", "", "customer ID (default: new cus_…)")
+	fs.StringVar(&o.Email, "email", "", "customer email")
+	fs.StringVar(&o.PaymentIntentID, "payment-intent", "", "payment intent ID")
+	fs.StringVar(&o.CheckoutSessionID, "checkout-session", "", "checkout session ID")
+	fs.StringVar(&o.SubscriptionID, "subscription", "", "subscription ID")
+	fs.StringVar(&o.InvoiceID, "invoice", "", "invoice ID")
+	fs.StringVar(&o.ChargeID, "charge", "", "charge ID")
+	fs.StringVar(&o.DisputeID, "dispute", "", "dispute ID")
+	fs.StringVar(&o.ProductID, "product", "", "product ID")
+	fs.Int64Var(&o.Amount, "amount", 0, "amount in minor units (default 2000)")
+	fs.StringVar(&o.Status, "status", "", "object status override")
+	fs.StringVar(&o.PaymentStatus, "payment-status", "", "checkout session payment_status (paid, unpaid, no_payment_required)")
+	fs.StringVar(&o.Mode, "mode", "", "checkout session mode (payment, subscription)")
+	fs.StringVar(&o.DeclineCode, "decline-code", "", "decline code for failed payments")
+	print := fs.Bool("print", false, "print the event JSON instead of sending it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("want exactly one event type")
+	}
+	payload, err := fixtures.Build(fs.Arg(0), o)
+	if err != nil {
+		return err
+	}
+	if *print {
+		_, err := stdout.Write(append(payload, '\n'))
+		return err
+	}
+	if *secret == "" {
+		*secret = os.Getenv("STRIPE_WEBHOOK_SECRET")
+	}
+	if *secret == "" {
+		b, err := os.ReadFile(filepath.Join(".payflow", "webhook_secret"))
+		if err != nil {
+			return fmt.Errorf("no signing secret: set STRIPE_WEBHOOK_SECRET or -secret, or run payflow dev in this folder first")
+		}
+		*secret = strings.TrimSpace(string(b))
+	}
+	if *url == "" {
+		addr := os.Getenv("PAYFLOW_ADDR")
+		if addr == "" {
+			addr = ":4242"
+		}
+		if strings.HasPrefix(addr, ":") {
+			addr = "localhost" + addr
+		}
+		*url = "http://" + addr + webhook.Path
+	}
+	secrets := webhook.ParseSecrets(*secret)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, *url, bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+	req.Header.Set("Stripe-Signature", fixtures.Sign(payload, secrets[:1], time.Now()))
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("post to %s: %w", *url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	ev, _ := webhook.Decode(payload)
+	fmt.Fprintf(stdout, "%s %s -> %s\n%s\n", ev.Type, ev.ID, resp.Status, strings.TrimSpace(string(body)))
+	if ev.PaymentIntent != "" || ev.SubscriptionID != "" || ev.DisputeID != "" || ev.CheckoutID != "" {
+		fmt.Fprintf(stdout, "object %s  customer %s\n", ev.ObjectID, ev.CustomerID)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
+}

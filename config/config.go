@@ -1,0 +1,246 @@
+// Package config reads payflow's settings from the environment, validates
+// them with a message naming the bad variable, and prints them with secrets
+// masked.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/webhook"
+)
+
+// Var documents one environment variable.
+type Var struct {
+	Name, Default, Help string
+	Secret              bool
+}
+
+// Vars is every variable payflow reads (besides Temporal's own TEMPORAL_*
+// client variables, read by the SDK's envconfig). The README's table and
+// the compose-file test are checked against it.
+var Vars = []Var{
+	{"STRIPE_WEBHOOK_SECRET", "(dev: generated)", "Webhook signing secret(s) `whsec_…`, comma-separated while rotating", true},
+	{"STRIPE_API_KEY", "", "Stripe secret key for customer look-ups, dunning retries, cancellation, reconcile", true},
+	{"STRIPE_API_BASE", "https://api.stripe.com", "Override Stripe's API URL (e.g. a local fake)", false},
+	{"SENDGRID_API_KEY", "", "SendGrid key; unset: emails stay in the local outbox table", true},
+	{"SENDGRID_API_BASE", "https://api.sendgrid.com", "Override SendGrid's API URL", false},
+	{"EMAIL_FROM", "payflow@example.com", "Sender address", false},
+	{"ALERT_EMAIL", "", "Operator address for dispute alerts", false},
+	{"DATABASE_URL", "./.payflow/payflow.db", "SQLite path or sqlite: URL, or postgres://…", true},
+	{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port (with TEMPORAL_TLS_*, TEMPORAL_API_KEY for Cloud)", false},
+	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace", false},
+	{"TEMPORAL_TASK_QUEUE", "payflow", "Task queue of the worker", false},
+	{"PAYFLOW_ADDR", ":4242", "Receiver listen address", false},
+	{"PAYFLOW_METRICS_ADDR", ":9464", "Worker's /metrics, /healthz, /readyz listen address", false},
+	{"WEBHOOK_TOLERANCE", "300s", "Signature timestamp tolerance (past); the future is allowed 30s of clock skew", false},
+	{"WEBHOOK_MAX_BODY", "1048576", "Largest accepted body in bytes (413 above)", false},
+	{"PROVISIONING_WEBHOOK_URL", "", "Merchant app URL told of every access change", false},
+	{"PROVISIONING_WEBHOOK_SECRET", "", "HMAC-SHA256 key for Payflow-Signature on those calls", true},
+	{"DUNNING_MODE", "payflow", "payflow: payflow retries the charge; stripe: Stripe's Smart Retries do", false},
+	{"DUNNING_RETRY_DELAYS", "72h,120h,168h", "Retry times counted from the failure (Go durations)", false},
+	{"DUNNING_GRACE", "168h", "Time after the failure until access is suspended", false},
+	{"DUNNING_FINAL_ACTION", "cancel", "After the last retry: cancel, unpaid or none", false},
+	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
+	{"LOG_FORMAT", "json (dev: text)", "json or text", false},
+}
+
+// Config is the effective configuration.
+type Config struct {
+	WebhookSecrets     []string
+	WebhookTolerance   time.Duration
+	WebhookMaxBody     int
+	StripeAPIKey       string
+	StripeAPIBase      string
+	SendGridAPIKey     string
+	SendGridAPIBase    string
+	EmailFrom          string
+	AlertEmail         string
+	DatabaseURL        string
+	TemporalAddress    string
+	TemporalNamespace  string
+	TaskQueue          string
+	Addr               string
+	MetricsAddr        string
+	ProvisioningURL    string
+	ProvisioningSecret string
+	Dunning            activities.DunningPolicy
+	LogLevel           slog.Level
+	LogFormat          string
+}
+
+// Load reads the configuration through getenv (os.Getenv in production).
+// Every problem is reported, each naming its variable.
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	dur := func(name, def string) time.Duration {
+		d, err := time.ParseDuration(get(name, def))
+		if err != nil || d < 0 {
+			bad(name, "want a non-negative Go duration such as 72h or 30s, got %q", get(name, def))
+		}
+		return d
+	}
+	c := Config{
+		WebhookSecrets:     webhook.ParseSecrets(getenv("STRIPE_WEBHOOK_SECRET")),
+		StripeAPIKey:       get("STRIPE_API_KEY", ""),
+		StripeAPIBase:      get("STRIPE_API_BASE", ""),
+		SendGridAPIKey:     get("SENDGRID_API_KEY", ""),
+		SendGridAPIBase:    get("SENDGRID_API_BASE", "https://api.sendgrid.com"),
+		EmailFrom:          get("EMAIL_FROM", "payflow@example.com"),
+		AlertEmail:         get("ALERT_EMAIL", ""),
+		DatabaseURL:        get("DATABASE_URL", "./.payflow/payflow.db"),
+		TemporalAddress:    get("TEMPORAL_ADDRESS", "localhost:7233"),
+		TemporalNamespace:  get("TEMPORAL_NAMESPACE", "default"),
+		TaskQueue:          get("TEMPORAL_TASK_QUEUE", "payflow"),
+		Addr:               get("PAYFLOW_ADDR", ":4242"),
+		MetricsAddr:        get("PAYFLOW_METRICS_ADDR", ":9464"),
+		ProvisioningURL:    get("PROVISIONING_WEBHOOK_URL", ""),
+		ProvisioningSecret: get("PROVISIONING_WEBHOOK_SECRET", ""),
+		LogFormat:          get("LOG_FORMAT", ""),
+	}
+	c.WebhookTolerance = dur("WEBHOOK_TOLERANCE", "300s")
+	if n, err := strconv.Atoi(get("WEBHOOK_MAX_BODY", "1048576")); err != nil || n < 1024 {
+		bad("WEBHOOK_MAX_BODY", "want a byte count of at least 1024, got %q", get("WEBHOOK_MAX_BODY", ""))
+	} else {
+		c.WebhookMaxBody = n
+	}
+	for _, s := range c.WebhookSecrets {
+		if !strings.HasPrefix(s, "whsec_") {
+			bad("STRIPE_WEBHOOK_SECRET", "each secret starts with whsec_ (got one starting %q)", mask(s))
+		}
+	}
+	for name, v := range map[string]string{"STRIPE_API_BASE": c.StripeAPIBase, "SENDGRID_API_BASE": c.SendGridAPIBase, "PROVISIONING_WEBHOOK_URL": c.ProvisioningURL} {
+		if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+			bad(name, "want an http(s) URL, got %q", v)
+		}
+	}
+	if c.ProvisioningURL != "" && c.ProvisioningSecret == "" {
+		bad("PROVISIONING_WEBHOOK_SECRET", "required when PROVISIONING_WEBHOOK_URL is set")
+	}
+	if c.SendGridAPIKey != "" && !strings.Contains(c.EmailFrom, "@") {
+		bad("EMAIL_FROM", "want an email address, got %q", c.EmailFrom)
+	}
+	delays, err := activities.ParseDelays(get("DUNNING_RETRY_DELAYS", "72h,120h,168h"))
+	if err != nil {
+		bad("DUNNING_RETRY_DELAYS", "%v", err)
+	}
+	c.Dunning = activities.DunningPolicy{
+		Mode: get("DUNNING_MODE", activities.ModePayflow), RetryDelays: delays,
+		Grace: dur("DUNNING_GRACE", "168h"), FinalAction: get("DUNNING_FINAL_ACTION", activities.FinalCancel),
+	}
+	if err == nil {
+		if perr := c.Dunning.Validate(); perr != nil {
+			errs = append(errs, perr)
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		bad("LOG_LEVEL", "want debug, info, warn or error, got %q", get("LOG_LEVEL", ""))
+	}
+	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", "want json or text, got %q", c.LogFormat)
+	}
+	return c, errors.Join(errs...)
+}
+
+// FromEnv loads from the process environment.
+func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// mask keeps a secret's prefix (whsec_, sk_test_) so an operator can tell
+// which one is set, and hides the rest.
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	keep := 0
+	if i := strings.LastIndex(s, "_"); i >= 0 && i < 12 {
+		keep = i + 1
+	}
+	tail := s[keep:]
+	if len(tail) > 4 {
+		return s[:keep] + "…" + tail[len(tail)-4:]
+	}
+	return s[:keep] + "…"
+}
+
+// maskURL hides a password in a database URL.
+func maskURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	creds := u[scheme+3 : at]
+	if user, _, ok := strings.Cut(creds, ":"); ok {
+		return u[:scheme+3] + user + ":****" + u[at:]
+	}
+	return u
+}
+
+// Print writes the effective configuration, secrets masked.
+func (c Config) Print(w io.Writer) {
+	secrets := make([]string, len(c.WebhookSecrets))
+	for i, s := range c.WebhookSecrets {
+		secrets[i] = mask(s)
+	}
+	delays := make([]string, len(c.Dunning.RetryDelays))
+	for i, d := range c.Dunning.RetryDelays {
+		delays[i] = d.String()
+	}
+	rows := [][2]string{
+		{"STRIPE_WEBHOOK_SECRET", strings.Join(secrets, ",")},
+		{"STRIPE_API_KEY", mask(c.StripeAPIKey)},
+		{"STRIPE_API_BASE", c.StripeAPIBase},
+		{"SENDGRID_API_KEY", mask(c.SendGridAPIKey)},
+		{"SENDGRID_API_BASE", c.SendGridAPIBase},
+		{"EMAIL_FROM", c.EmailFrom},
+		{"ALERT_EMAIL", c.AlertEmail},
+		{"DATABASE_URL", maskURL(c.DatabaseURL)},
+		{"TEMPORAL_ADDRESS", c.TemporalAddress},
+		{"TEMPORAL_NAMESPACE", c.TemporalNamespace},
+		{"TEMPORAL_TASK_QUEUE", c.TaskQueue},
+		{"PAYFLOW_ADDR", c.Addr},
+		{"PAYFLOW_METRICS_ADDR", c.MetricsAddr},
+		{"WEBHOOK_TOLERANCE", c.WebhookTolerance.String()},
+		{"WEBHOOK_MAX_BODY", strconv.Itoa(c.WebhookMaxBody)},
+		{"PROVISIONING_WEBHOOK_URL", c.ProvisioningURL},
+		{"PROVISIONING_WEBHOOK_SECRET", mask(c.ProvisioningSecret)},
+		{"DUNNING_MODE", c.Dunning.Mode},
+		{"DUNNING_RETRY_DELAYS", strings.Join(delays, ",")},
+		{"DUNNING_GRACE", c.Dunning.Grace.String()},
+		{"DUNNING_FINAL_ACTION", c.Dunning.FinalAction},
+		{"LOG_LEVEL", c.LogLevel.String()},
+		{"LOG_FORMAT", c.LogFormat},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-28s %s\n", r[0], r[1])
+	}
+}
+
+// Logger builds the slog logger: JSON by default, text when asked.
+func (c Config) Logger(w io.Writer, defaultFormat string) *slog.Logger {
+	format := c.LogFormat
+	if format == "" {
+		format = defaultFormat
+	}
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,111 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/activities"
+)
+
+// a is only used for method references: activities run on the worker,
+// never inside workflow code.
+var a *activities.Activities
+
+// MaxSeen bounds the event IDs a workflow remembers for deduplication. Stripe
+// retries a delivery for up to three days; a subscription sees a handful of
+// events a month, so 1,000 covers years. Older duplicates are still caught
+// by the database's event ledger (Activities.RecordEvent).
+const MaxSeen = 1000
+
+// Dedupe is the set of Stripe event IDs a workflow has applied, oldest first.
+// It travels with the state through continue-as-new.
+type Dedupe struct {
+	Seen []string `json:"seen"`
+}
+
+// Saw reports whether id was applied before, and remembers it otherwise.
+func (d *Dedupe) Saw(id string) bool {
+	for _, s := range d.Seen {
+		if s == id {
+			return true
+		}
+	}
+	d.Seen = append(d.Seen, id)
+	if len(d.Seen) > MaxSeen {
+		d.Seen = append([]string(nil), d.Seen[len(d.Seen)-MaxSeen:]...)
+	}
+	return false
+}
+
+// Step is one line of a workflow's own timeline, for the state query.
+type Step struct {
+	At   time.Time `json:"at"`
+	What string    `json:"what"`
+}
+
+// MaxSteps bounds the timeline kept in state.
+const MaxSteps = 100
+
+func addStep(steps []Step, at time.Time, what string) []Step {
+	steps = append(steps, Step{At: at, What: what})
+	if len(steps) > MaxSteps {
+		steps = append([]Step(nil), steps[len(steps)-MaxSteps:]...)
+	}
+	return steps
+}
+
+// activityCtx gives every activity the same durable retry policy: a database
+// that is down or a provider that times out is retried with back-off until
+// it answers; errors the activity marks non-retryable fail at once.
+func activityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+		},
+	})
+}
+
+// receiveEvent reads one event from the signal channel without blocking.
+func receiveEvent(ch workflow.ReceiveChannel) (payflow.Event, bool) {
+	var ev payflow.Event
+	ok := ch.ReceiveAsync(&ev)
+	return ev, ok
+}
+
+// firstTime checks the workflow's own seen set, then the database's event
+// ledger, which outlives Temporal's retention of closed runs.
+func firstTime(ctx workflow.Context, d *Dedupe, ev payflow.Event) (bool, error) {
+	if d.Saw(ev.ID) {
+		return false, nil
+	}
+	var fresh bool
+	err := workflow.ExecuteActivity(activityCtx(ctx), a.RecordEvent, ev).Get(ctx, &fresh)
+	return fresh, err
+}
+
+func upsertStatus(ctx workflow.Context, status string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, StatusKey.ValueSet(status))
+}
+
+func upsertCustomer(ctx workflow.Context, customerID string) error {
+	if customerID == "" {
+		return nil
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, CustomerIDKey.ValueSet(customerID))
+}
+
+func sendEmail(ctx workflow.Context, req activities.EmailRequest) error {
+	return workflow.ExecuteActivity(activityCtx(ctx), a.SendEmail, req).Get(ctx, nil)
+}
+
+func setAccess(ctx workflow.Context, ch activities.AccessChange) error {
+	return workflow.ExecuteActivity(activityCtx(ctx), a.SetAccess, ch).Get(ctx, nil)
+}
+
+func fmtDate(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") }

@@ -1,0 +1,354 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/activities"
+)
+
+// OrderInput starts an order workflow.
+type OrderInput struct {
+	WorkflowID string `json:"workflow_id"`
+	OrderID    string `json:"order_id"` // payment intent, or checkout session without payment
+	// IdleTimeout ends an order that waits (for an async payment, or for a
+	// customer to retry a failed card) longer than this; zero means 30 days.
+	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
+}
+
+// Order workflow statuses, as PayflowStatus shows them.
+const (
+	StatusReceived       = "received"
+	StatusAwaitingPay    = "awaiting_payment"
+	StatusFulfilled      = "fulfilled"
+	StatusPaymentFailed  = "payment_failed"
+	StatusCanceled       = "canceled"
+	StatusExpired        = "expired"
+	StatusRefunded       = "refunded"
+	StatusPartRefunded   = "partially_refunded"
+	StatusAbandoned      = "abandoned"
+	defaultOrderIdleTime = 30 * 24 * time.Hour
+)
+
+// OrderState is the order workflow's whole state; query `state` returns it.
+type OrderState struct {
+	OrderID        string `json:"order_id"`
+	Status         string `json:"status"`
+	CustomerID     string `json:"customer_id,omitempty"`
+	Email          string `json:"email,omitempty"`
+	PaymentIntent  string `json:"payment_intent,omitempty"`
+	CheckoutID     string `json:"checkout_session,omitempty"`
+	ChargeID       string `json:"charge,omitempty"`
+	ProductID      string `json:"product,omitempty"`
+	Amount         int64  `json:"amount"`
+	AmountRefunded int64  `json:"amount_refunded,omitempty"`
+	Currency       string `json:"currency,omitempty"`
+	FailureReason  string `json:"failure_reason,omitempty"`
+	Done           bool   `json:"done"`
+	Loaded         bool   `json:"loaded"` // state was reloaded from the database
+	Dedupe
+	Steps []Step `json:"steps"`
+}
+
+type orderImpl struct {
+	ctx   workflow.Context
+	in    OrderInput
+	state OrderState
+}
+
+// OrderWorkflow fulfils one purchase exactly once: record the payment and the
+// order, grant access, send the receipt, mark it fulfilled. Events arrive as
+// signals (SignalWithStart from the receiver); each is applied once.
+func OrderWorkflow(ctx workflow.Context, in OrderInput) (OrderState, error) {
+	wf := &orderImpl{ctx: ctx, in: in, state: OrderState{OrderID: in.OrderID, Status: StatusReceived}}
+	if err := wf.setup(); err != nil {
+		return wf.state, err
+	}
+	return wf.state, wf.run()
+}
+
+func (wf *orderImpl) setup() error {
+	return workflow.SetQueryHandler(wf.ctx, QueryState, func() (OrderState, error) { return wf.state, nil })
+}
+
+func (wf *orderImpl) run() error {
+	ctx := wf.ctx
+	ch := workflow.GetSignalChannel(ctx, SignalEvent)
+	idle := wf.in.IdleTimeout
+	if idle <= 0 {
+		idle = defaultOrderIdleTime
+	}
+	for !wf.state.Done {
+		var ev payflow.Event
+		timedOut := false
+		tctx, cancel := workflow.WithCancel(ctx)
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &ev) })
+		sel.AddFuture(workflow.NewTimer(tctx, idle), func(workflow.Future) { timedOut = true })
+		sel.Select(ctx)
+		cancel()
+		if timedOut {
+			wf.note(fmt.Sprintf("no payment after %s: order abandoned", idle))
+			if err := wf.setStatus(StatusAbandoned, payflow.OrderCanceled, "abandoned"); err != nil {
+				return err
+			}
+			break
+		}
+		if err := wf.handle(ev); err != nil {
+			return err
+		}
+	}
+	// Signals that arrived while we finished are applied (or recognised as
+	// duplicates) before the run closes, so none is dropped.
+	for {
+		ev, ok := receiveEvent(ch)
+		if !ok {
+			return nil
+		}
+		if err := wf.handle(ev); err != nil {
+			return err
+		}
+	}
+}
+
+func (wf *orderImpl) note(what string) {
+	wf.state.Steps = addStep(wf.state.Steps, workflow.Now(wf.ctx), what)
+	workflow.SetCurrentDetails(wf.ctx, fmt.Sprintf("order %s: %s — %s", wf.state.OrderID, wf.state.Status, what))
+}
+
+func (wf *orderImpl) handle(ev payflow.Event) error {
+	ctx := wf.ctx
+	logger := workflow.GetLogger(ctx)
+	fresh, err := firstTime(ctx, &wf.state.Dedupe, ev)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		logger.Info("duplicate event ignored", "event_id", ev.ID, "type", ev.Type)
+		return nil
+	}
+	wf.absorb(ev)
+	if err := upsertCustomer(ctx, wf.state.CustomerID); err != nil {
+		return err
+	}
+	switch ev.Type {
+	case "payment_intent.succeeded", "checkout.session.async_payment_succeeded":
+		return wf.fulfil(ev)
+	case "checkout.session.completed":
+		switch ev.PaymentStatus {
+		case "paid", "no_payment_required":
+			return wf.fulfil(ev)
+		default: // delayed methods (bank debits): wait for the async result
+			if wf.state.Status == StatusFulfilled {
+				return nil
+			}
+			if _, err := wf.record(payflow.OrderPending, ""); err != nil {
+				return err
+			}
+			wf.state.Status = StatusAwaitingPay
+			wf.note("checkout completed, waiting for the delayed payment")
+			return upsertStatus(ctx, StatusAwaitingPay)
+		}
+	case "checkout.session.async_payment_failed":
+		if wf.state.Status == StatusFulfilled {
+			return nil
+		}
+		if err := wf.setStatus(StatusPaymentFailed, payflow.OrderFailed, "async payment failed"); err != nil {
+			return err
+		}
+		wf.state.Done = true
+		return sendEmail(ctx, activities.EmailRequest{
+			DedupeKey: OrderID(wf.state.OrderID) + "/payment-failed", Purpose: activities.PurposeOrderPaymentFailed,
+			To: wf.state.Email, CustomerID: wf.state.CustomerID, Vars: wf.emailVars(),
+		})
+	case "checkout.session.expired":
+		if wf.state.Status == StatusFulfilled {
+			return nil
+		}
+		wf.state.Done = true
+		return wf.setStatus(StatusExpired, payflow.OrderExpired, "checkout session expired")
+	case "payment_intent.payment_failed":
+		if wf.state.Status == StatusFulfilled {
+			return nil
+		}
+		reason := ev.DeclineCode
+		if reason == "" {
+			reason = ev.FailureCode
+		}
+		if ev.FailureMessage != "" {
+			reason = reason + ": " + ev.FailureMessage
+		}
+		wf.state.FailureReason = reason
+		// Not final: the customer may retry with another card on the same
+		// payment intent, so the workflow keeps waiting.
+		return wf.setStatus(StatusPaymentFailed, payflow.OrderFailed, reason)
+	case "payment_intent.canceled":
+		if wf.state.Status == StatusFulfilled {
+			return nil
+		}
+		wf.state.Done = true
+		return wf.setStatus(StatusCanceled, payflow.OrderCanceled, "payment intent canceled")
+	case "charge.refunded":
+		return wf.refund(ev)
+	}
+	logger.Warn("event type not handled by the order workflow", "event_id", ev.ID, "type", ev.Type)
+	return nil
+}
+
+// absorb copies what the event knows into the state without overwriting
+// known values with empty ones.
+func (wf *orderImpl) absorb(ev payflow.Event) {
+	s := &wf.state
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&s.CustomerID, ev.CustomerID)
+	set(&s.Email, ev.Email)
+	set(&s.PaymentIntent, ev.PaymentIntent)
+	set(&s.CheckoutID, ev.CheckoutID)
+	set(&s.ChargeID, ev.ChargeID)
+	set(&s.ProductID, ev.ProductID)
+	set(&s.Currency, ev.Currency)
+	if ev.Amount > 0 && ev.Type != "charge.refunded" {
+		s.Amount = ev.Amount
+	}
+}
+
+func (wf *orderImpl) productID() string {
+	if wf.state.ProductID != "" {
+		return wf.state.ProductID
+	}
+	return "default"
+}
+
+func (wf *orderImpl) record(status, reason string) (payflow.Order, error) {
+	s := wf.state
+	var stored payflow.Order
+	err := workflow.ExecuteActivity(activityCtx(wf.ctx), a.RecordOrder, activities.OrderRecord{
+		OrderID: s.OrderID, CustomerID: s.CustomerID, Email: s.Email, CheckoutID: s.CheckoutID,
+		ChargeID: s.ChargeID, ProductID: wf.productID(), Amount: s.Amount, Currency: s.Currency,
+		Status: status, Reason: reason,
+	}).Get(wf.ctx, &stored)
+	return stored, err
+}
+
+func (wf *orderImpl) setStatus(wfStatus, orderStatus, reason string) error {
+	if _, err := wf.record(orderStatus, reason); err != nil {
+		return err
+	}
+	wf.state.Status = wfStatus
+	wf.note(reason)
+	return upsertStatus(wf.ctx, wfStatus)
+}
+
+func (wf *orderImpl) emailVars() map[string]string {
+	s := wf.state
+	return map[string]string{
+		"order_id": s.OrderID, "amount": activities.FormatAmount(s.Amount, s.Currency),
+		"product": wf.productID(), "reason": s.FailureReason,
+		"refunded": activities.FormatAmount(s.AmountRefunded, s.Currency),
+	}
+}
+
+// fulfil runs the four steps. Each is idempotent on its own, so a run that
+// reaches an order some earlier run fulfilled (after Temporal dropped that
+// run) repeats no effect.
+func (wf *orderImpl) fulfil(ev payflow.Event) error {
+	ctx := wf.ctx
+	if wf.state.Status == StatusFulfilled {
+		workflow.GetLogger(ctx).Info("order already fulfilled", "event_id", ev.ID)
+		return nil
+	}
+	if _, err := wf.record(payflow.OrderPending, "payment succeeded"); err != nil {
+		return err
+	}
+	wf.note("payment recorded")
+	if err := setAccess(ctx, activities.AccessChange{
+		CustomerID: wf.state.CustomerID, ProductID: wf.productID(), Status: payflow.AccessGranted,
+		Source: OrderID(wf.state.OrderID), Reason: "order paid",
+	}); err != nil {
+		return err
+	}
+	wf.note("access granted")
+	if err := sendEmail(ctx, activities.EmailRequest{
+		DedupeKey: OrderID(wf.state.OrderID) + "/receipt", Purpose: activities.PurposeReceipt,
+		To: wf.state.Email, CustomerID: wf.state.CustomerID, Vars: wf.emailVars(),
+	}); err != nil {
+		return err
+	}
+	wf.note("receipt sent")
+	if err := wf.setStatus(StatusFulfilled, payflow.OrderFulfilled, "order fulfilled"); err != nil {
+		return err
+	}
+	wf.state.Done = true
+	return nil
+}
+
+// refund applies charge.refunded. A full refund revokes the access the
+// payment bought and confirms by email; a partial refund is recorded and
+// leaves access alone (the merchant decides what a partial refund means).
+func (wf *orderImpl) refund(ev payflow.Event) error {
+	ctx := wf.ctx
+	if err := wf.load(); err != nil {
+		return err
+	}
+	wf.state.AmountRefunded = ev.AmountRefunded
+	full := ev.Refunded || (ev.Amount > 0 && ev.AmountRefunded >= ev.Amount)
+	if !full {
+		wf.state.Done = wf.state.Status != StatusAwaitingPay && wf.state.Status != StatusReceived
+		return wf.setStatus(StatusPartRefunded, payflow.OrderFulfilled,
+			"partial refund of "+activities.FormatAmount(ev.AmountRefunded, ev.Currency))
+	}
+	if err := setAccess(ctx, activities.AccessChange{
+		CustomerID: wf.state.CustomerID, ProductID: wf.productID(), Status: payflow.AccessRevoked,
+		Source: OrderID(wf.state.OrderID), Reason: "full refund",
+	}); err != nil {
+		return err
+	}
+	if err := wf.setStatus(StatusRefunded, payflow.OrderRefunded, "fully refunded"); err != nil {
+		return err
+	}
+	wf.state.Done = true
+	return sendEmail(ctx, activities.EmailRequest{
+		DedupeKey: OrderID(wf.state.OrderID) + "/refund/" + ev.ChargeID, Purpose: activities.PurposeRefund,
+		To: wf.state.Email, CustomerID: wf.state.CustomerID, Vars: wf.emailVars(),
+	})
+}
+
+// load fills the state from the database once, for events that reach an
+// order whose earlier run has closed (a refund weeks later).
+func (wf *orderImpl) load() error {
+	if wf.state.Loaded {
+		return nil
+	}
+	var o *payflow.Order
+	if err := workflow.ExecuteActivity(activityCtx(wf.ctx), a.LoadOrder, wf.state.OrderID).Get(wf.ctx, &o); err != nil {
+		return err
+	}
+	wf.state.Loaded = true
+	if o == nil {
+		return nil
+	}
+	s := &wf.state
+	if s.CustomerID == "" {
+		s.CustomerID = o.CustomerID
+	}
+	if s.Email == "" {
+		s.Email = o.Email
+	}
+	if s.ProductID == "" {
+		s.ProductID = o.ProductID
+	}
+	if s.Amount == 0 {
+		s.Amount = o.Amount
+	}
+	if s.Currency == "" {
+		s.Currency = o.Currency
+	}
+	return nil
+}
