@@ -59,6 +59,12 @@ type disputeImpl struct {
 // was submitted, and restores or revokes access by the outcome.
 func DisputeWorkflow(ctx workflow.Context, in DisputeInput) (DisputeState, error) {
 	wf := &disputeImpl{ctx: ctx, in: in, s: DisputeState{DisputeID: in.DisputeID, Status: DisputeNeedsResponse}}
+	// Start from what the receiver set (PayflowStatus=received), so that
+	// setStatus(needs_response) on charge.dispute.created upserts it.
+	// Version 1 adds that upsert; older histories replay without it.
+	if workflow.GetVersion(ctx, "dispute-status-from-received", workflow.DefaultVersion, 1) >= 1 {
+		wf.s.Status = StatusReceived
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (DisputeState, error) { return wf.s, nil }); err != nil {
 		return wf.s, err
 	}

@@ -54,9 +54,10 @@ type OrderState struct {
 }
 
 type orderImpl struct {
-	ctx   workflow.Context
-	in    OrderInput
-	state OrderState
+	ctx    workflow.Context
+	in     OrderInput
+	state  OrderState
+	stored string // the order's status in the database, once loaded
 }
 
 // OrderWorkflow fulfils one purchase exactly once: record the payment and the
@@ -128,6 +129,11 @@ func (wf *orderImpl) handle(ev payflow.Event) error {
 	}
 	if !fresh {
 		logger.Info("duplicate event ignored", "event_id", ev.ID, "type", ev.Type)
+		if wf.state.Status == StatusReceived {
+			// The first event of this run was applied by an earlier run that
+			// Temporal no longer keeps: close out from what the database says.
+			return wf.closeFromDatabase()
+		}
 		return nil
 	}
 	wf.absorb(ev)
@@ -212,7 +218,9 @@ func (wf *orderImpl) absorb(ev payflow.Event) {
 	set(&s.PaymentIntent, ev.PaymentIntent)
 	set(&s.CheckoutID, ev.CheckoutID)
 	set(&s.ChargeID, ev.ChargeID)
-	set(&s.ProductID, ev.ProductID)
+	if s.ProductID == "" { // the first payment event names the product
+		s.ProductID = ev.ProductID
+	}
 	set(&s.Currency, ev.Currency)
 	if ev.Amount > 0 && ev.Type != "charge.refunded" {
 		s.Amount = ev.Amount
@@ -264,8 +272,17 @@ func (wf *orderImpl) fulfil(ev payflow.Event) error {
 		workflow.GetLogger(ctx).Info("order already fulfilled", "event_id", ev.ID)
 		return nil
 	}
-	if _, err := wf.record(payflow.OrderPending, "payment succeeded"); err != nil {
+	stored, err := wf.record(payflow.OrderPending, "payment succeeded")
+	if err != nil {
 		return err
+	}
+	if stored.Status == payflow.OrderRefunded &&
+		workflow.GetVersion(ctx, "no-fulfil-after-refund", workflow.DefaultVersion, 1) >= 1 {
+		// The payment was fully refunded before this event was applied
+		// (out-of-order delivery, reconcile replaying newest first, or a
+		// redelivery after the refund's run closed): never grant again.
+		wf.state.Done = true
+		return wf.setStatus(StatusRefunded, payflow.OrderRefunded, "payment event after a full refund: not fulfilled again")
 	}
 	wf.note("payment recorded")
 	if err := setAccess(ctx, activities.AccessChange{
@@ -334,14 +351,22 @@ func (wf *orderImpl) load() error {
 	if o == nil {
 		return nil
 	}
+	wf.stored = o.Status
 	s := &wf.state
+	if s.Status == StatusReceived && o.Status == payflow.OrderFulfilled &&
+		workflow.GetVersion(wf.ctx, "loaded-order-fulfilled", workflow.DefaultVersion, 1) >= 1 {
+		// A new run for an order an earlier run fulfilled (a refund weeks
+		// later) is not waiting for a payment: a partial refund closes it
+		// instead of leaving it open until it is "abandoned".
+		s.Status = StatusFulfilled
+	}
 	if s.CustomerID == "" {
 		s.CustomerID = o.CustomerID
 	}
 	if s.Email == "" {
 		s.Email = o.Email
 	}
-	if s.ProductID == "" {
+	if o.ProductID != "" { // what the payment bought, as recorded then
 		s.ProductID = o.ProductID
 	}
 	if s.Amount == 0 {
@@ -351,4 +376,32 @@ func (wf *orderImpl) load() error {
 		s.Currency = o.Currency
 	}
 	return nil
+}
+
+// closeFromDatabase ends a run whose only event an earlier run applied: the
+// order's stored status is final, or the run waits for what comes next.
+func (wf *orderImpl) closeFromDatabase() error {
+	if err := wf.load(); err != nil {
+		return err
+	}
+	if wf.stored == "" {
+		return nil
+	}
+	switch wf.stored {
+	case payflow.OrderFulfilled:
+		wf.state.Status = StatusFulfilled
+	case payflow.OrderRefunded:
+		wf.state.Status = StatusRefunded
+	case payflow.OrderCanceled:
+		wf.state.Status = StatusCanceled
+	case payflow.OrderExpired:
+		wf.state.Status = StatusExpired
+	case payflow.OrderDisputed:
+		wf.state.Status = payflow.OrderDisputed
+	default:
+		return nil
+	}
+	wf.state.Done = true
+	wf.note("already " + wf.stored + " by an earlier run: nothing to do")
+	return upsertStatus(wf.ctx, wf.state.Status)
 }

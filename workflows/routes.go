@@ -122,10 +122,13 @@ var Routes = map[string]Route{
 	"payment_intent.payment_failed": {OrderWorkflowName, orderKey, rejectCompleted, orderInput},
 	"payment_intent.canceled":       {OrderWorkflowName, orderKey, rejectCompleted, orderInput},
 
+	// Checkout sessions: checkoutKey and Resolve pick the workflow by mode
+	// (a subscription-mode session paid by a delayed method sends the async
+	// events too, keyed subscription/<sub>).
 	"checkout.session.completed":               {"", checkoutKey, rejectCompleted, nil},
-	"checkout.session.async_payment_succeeded": {OrderWorkflowName, checkoutKey, rejectCompleted, orderInput},
-	"checkout.session.async_payment_failed":    {OrderWorkflowName, checkoutKey, rejectCompleted, orderInput},
-	"checkout.session.expired":                 {OrderWorkflowName, checkoutKey, rejectCompleted, orderInput},
+	"checkout.session.async_payment_succeeded": {"", checkoutKey, rejectCompleted, nil},
+	"checkout.session.async_payment_failed":    {"", checkoutKey, rejectCompleted, nil},
+	"checkout.session.expired":                 {"", checkoutKey, rejectCompleted, nil},
 
 	"charge.refunded": {OrderWorkflowName, orderKey, allowAfterClose, orderInput},
 

@@ -355,7 +355,17 @@ func (wf *subscriptionImpl) invoicePaid(id string) bool {
 // both for one payment, so the invoice ID (not the event ID) dedupes them.
 func (wf *subscriptionImpl) onPaid(ev payflow.Event) error {
 	s := wf.s
-	if ev.InvoiceID == "" || wf.invoicePaid(ev.InvoiceID) {
+	if ev.InvoiceID == "" {
+		return nil
+	}
+	if wf.invoicePaid(ev.InvoiceID) {
+		// Already handled (the other of the pair, or our own retry, or a
+		// re-read of Stripe): no second receipt, but the invoice row must
+		// still say paid, since a retry or re-read does not write it.
+		// Version 1 adds the write; older histories replay without it.
+		if workflow.GetVersion(wf.ctx, "record-repaid-invoice", workflow.DefaultVersion, 1) >= 1 {
+			return wf.recordInvoice(ev, "paid")
+		}
 		return nil
 	}
 	s.PaidInvoices = append(s.PaidInvoices, ev.InvoiceID)
@@ -649,6 +659,13 @@ func (wf *subscriptionImpl) final() error {
 				return err
 			}
 			c.Suspended = true
+			// Grace outlasting the last retry: the status must say so too.
+			// Version 1 adds the status change; older histories replay without it.
+			if workflow.GetVersion(ctx, "final-none-suspends-status", workflow.DefaultVersion, 1) >= 1 {
+				if err := wf.setStatus(SubSuspended); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if err := wf.record(0); err != nil {

@@ -1,0 +1,4 @@
+// Package deploy holds no code: its test checks the container files at the
+// repository root (Dockerfile, docker-compose.yml) against the payflow
+// binary itself, and deploy/postgres-init.sql is mounted by the compose file.
+package deploy

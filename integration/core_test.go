@@ -1,0 +1,194 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/workflows"
+)
+
+// Issue 2: the four core events end to end, one effect each.
+func TestCoreEventsEndToEnd(t *testing.T) {
+	cus, pi := "cus_core1", "pi_core1"
+	paid := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Amount: 4900})
+	for i := 0; i < 3; i++ { // the same delivery three times
+		mustDeliver(t, paid)
+	}
+	mustDeliver(t, build(t, "checkout.session.completed", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Mode: "payment", PaymentStatus: "paid", Amount: 4900}))
+	waitCompleted(t, workflows.OrderID(pi))
+
+	s := summary(t, cus)
+	if len(s.Orders) != 1 || s.Orders[0].Status != payflow.OrderFulfilled || s.Orders[0].Amount != 4900 {
+		t.Fatalf("orders: %+v", s.Orders)
+	}
+	if len(s.Entitlements) != 1 || s.Entitlements[0].Status != payflow.AccessGranted {
+		t.Fatalf("entitlements: %+v", s.Entitlements)
+	}
+	receipts := emailKeys(s, "order/"+pi)
+	if len(receipts) != 1 || receipts["order/"+pi+"/receipt"].Status != payflow.EmailSent {
+		t.Fatalf("want exactly one receipt, sent: %+v", receipts)
+	}
+	if got := sentWith("order/" + pi); len(got) != 1 || got["order/"+pi+"/receipt"] != 1 {
+		t.Fatalf("SendGrid received %v, want one receipt", got)
+	}
+	// Readable activity names in the history.
+	names := activityNames(t, workflows.OrderID(pi))
+	for _, want := range []string{"RecordEvent", "RecordOrder", "SetAccess", "SendEmail"} {
+		if !names[want] {
+			t.Errorf("history lacks activity %s: %v", want, names)
+		}
+	}
+	_, attrs := describe(t, workflows.OrderID(pi))
+	if attrs["StripeCustomerID"] != cus || attrs["PayflowStatus"] != workflows.StatusFulfilled {
+		t.Errorf("search attributes %v", attrs)
+	}
+	var st workflows.OrderState
+	query(t, workflows.OrderID(pi), &st)
+	if st.Status != workflows.StatusFulfilled || len(st.Seen) != 2 {
+		t.Errorf("state query: status %s, seen %v", st.Status, st.Seen)
+	}
+
+	// Long after: the same delivery again is a duplicate, no second run.
+	body := mustDeliver(t, paid)
+	if body["duplicate"] != true {
+		t.Errorf("redelivery after completion: %v, want duplicate", body)
+	}
+	if got := sentWith("order/" + pi); got["order/"+pi+"/receipt"] != 1 {
+		t.Fatalf("receipt sent %d times", got["order/"+pi+"/receipt"])
+	}
+
+	// Subscriptions: payment_succeeded → active, payment_failed → past_due.
+	sub := "sub_core1"
+	sys.stripe.PutInvoice(stripeInvoice("in_core_fail", cus, sub))
+	mustDeliver(t, build(t, "invoice.payment_succeeded", fixtures.Options{CustomerID: cus, SubscriptionID: sub, InvoiceID: "in_core_ok"}))
+	waitStatus(t, workflows.SubscriptionID(sub), "active")
+	mustDeliver(t, build(t, "invoice.payment_failed", fixtures.Options{CustomerID: cus, SubscriptionID: sub, InvoiceID: "in_core_fail"}))
+	waitStatus(t, workflows.SubscriptionID(sub), "past_due")
+	waitFor(t, 20*time.Second, "invoice receipt and first-failure email", func() (bool, string) {
+		got := sentWith("subscription/" + sub)
+		return got["subscription/"+sub+"/invoice/in_core_ok/receipt"] == 1 && got["subscription/"+sub+"/in_core_fail/first-failure"] == 1, fmt.Sprint(got)
+	})
+	// End the campaign so it does not run on in the background.
+	mustDeliver(t, build(t, "customer.subscription.deleted", fixtures.Options{CustomerID: cus, SubscriptionID: sub}))
+	waitCompleted(t, workflows.SubscriptionID(sub))
+}
+
+func activityNames(t testing.TB, id string) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	it := sys.temporal.GetWorkflowHistory(context.Background(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			names[a.ActivityType.Name] = true
+		}
+	}
+	return names
+}
+
+// Issue 3: 100 distinct events, each delivered 5 times, shuffled, from 32
+// concurrent clients: exactly 100 effects, no email twice.
+func TestStorm(t *testing.T) {
+	const n, copies, clients = 100, 5, 32
+	cus := "cus_storm"
+	var deliveries [][]byte
+	for i := 0; i < n; i++ {
+		ev := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: fmt.Sprintf("pi_storm_%03d", i), ProductID: fmt.Sprintf("prod_storm_%03d", i)})
+		for c := 0; c < copies; c++ {
+			deliveries = append(deliveries, ev)
+		}
+	}
+	rand.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
+	work := make(chan []byte)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				status, _ := deliver(t, d)
+				mu.Lock()
+				statuses[status]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, d := range deliveries {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	if statuses[200] != n*copies {
+		t.Fatalf("statuses %v, want %d × 200", statuses, n*copies)
+	}
+	waitFor(t, 120*time.Second, "100 fulfilled orders", func() (bool, string) {
+		s := summary(t, cus)
+		done := 0
+		for _, o := range s.Orders {
+			if o.Status == payflow.OrderFulfilled {
+				done++
+			}
+		}
+		return done == n, fmt.Sprintf("%d fulfilled of %d orders", done, len(s.Orders))
+	})
+	s := summary(t, cus)
+	if len(s.Orders) != n || len(s.Entitlements) != n {
+		t.Fatalf("%d orders, %d entitlements; want %d each", len(s.Orders), len(s.Entitlements), n)
+	}
+	sent := sentWith("order/pi_storm_")
+	if len(sent) != n {
+		t.Fatalf("%d distinct receipts sent, want %d", len(sent), n)
+	}
+	for k, c := range sent {
+		if c != 1 {
+			t.Errorf("%s sent %d times", k, c)
+		}
+	}
+}
+
+// Issue 3, third depth: after Temporal's retention dropped the run, a late
+// duplicate starts a new run, and the database's event ledger makes it a
+// no-op.
+func TestDuplicateAfterRetention(t *testing.T) {
+	cus, pi := "cus_retention", "pi_retention"
+	paid := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi})
+	mustDeliver(t, paid)
+	id := workflows.OrderID(pi)
+	waitCompleted(t, id)
+	// What retention does: the closed run disappears.
+	if _, err := sys.temporal.WorkflowService().DeleteWorkflowExecution(context.Background(), &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id}}); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	waitFor(t, 30*time.Second, "run deleted", func() (bool, string) {
+		st, _ := describe(t, id)
+		return st == enums.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED, st.String()
+	})
+	body := mustDeliver(t, paid)
+	if body["duplicate"] == true {
+		t.Fatal("expected a new run once the old one is gone")
+	}
+	waitCompleted(t, id)
+	if got := sentWith("order/" + pi); got["order/"+pi+"/receipt"] != 1 {
+		t.Fatalf("receipt sent %d times after the late duplicate", got["order/"+pi+"/receipt"])
+	}
+	names := activityNames(t, id)
+	if names["SetAccess"] || names["SendEmail"] {
+		t.Errorf("the new run repeated effects: %v", names)
+	}
+}
