@@ -189,6 +189,7 @@ func (wf *disputeImpl) handle(ev payflow.Event) error {
 		if err := wf.applyAccess(payflow.AccessSuspended, "disputed"); err != nil {
 			return err
 		}
+		workflow.GetMetricsHandler(ctx).Counter("payflow_disputes_opened").Inc(1)
 		wf.note("dispute opened")
 		if err := wf.operatorEmail("opened", activities.PurposeDisputeAlert); err != nil {
 			return err
@@ -274,6 +275,7 @@ func (wf *disputeImpl) closed(stripeStatus string) error {
 		return err
 	}
 	wf.s.Done = true
+	workflow.GetMetricsHandler(wf.ctx).WithTags(map[string]string{"outcome": status}).Counter("payflow_disputes_closed").Inc(1)
 	wf.note("dispute closed: " + status)
 	return wf.operatorEmail("closed", activities.PurposeDisputeClosed)
 }
