@@ -56,3 +56,8 @@ bench: build $(TEMPORAL_STAMP)
 
 clean:
 	rm -rf bin .payflow
+
+# Re-record the workflow histories the replay test checks (after a workflow
+# change that is deliberately not backward compatible, or to add cases).
+record-histories: $(TEMPORAL_STAMP)
+	PAYFLOW_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories $(GO) test -count=1 -v -run 'Test' ./integration/ | grep -E 'recorded|^(ok|FAIL|---)'
