@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/config"
+	"github.com/payflow/payflow/workflows"
+)
+
+// The README's event list is the routing table, and its configuration
+// table lists every variable payflow reads.
+func TestReadmeInStep(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	_, rest, _ := strings.Cut(readme, "<!-- handled-types:begin -->\n```\n")
+	list, _, _ := strings.Cut(rest, "```\n<!-- handled-types:end -->")
+	if got, want := strings.TrimSpace(list), strings.Join(workflows.HandledTypes(), "\n"); got != want {
+		t.Errorf("README event list is stale; replace it with:\n%s", want)
+	}
+	for _, v := range config.Vars {
+		if !strings.Contains(readme, "`"+v.Name+"`") {
+			t.Errorf("README configuration table lacks %s", v.Name)
+		}
+	}
+	for _, code := range activities.HardDeclineCodes() {
+		if !strings.Contains(readme, "`"+code+"`") {
+			t.Errorf("README hard-decline list lacks %s", code)
+		}
+	}
+	if !strings.HasPrefix(strings.SplitN(readme, "```sh\n", 2)[1], "make dev") {
+		t.Error("README must open with `make dev` and `make test`")
+	}
+}

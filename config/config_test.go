@@ -1,0 +1,74 @@
+package config
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":4242" || c.TaskQueue != "payflow" || c.DatabaseURL != "./.payflow/payflow.db" || c.WebhookTolerance != 300*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.Dunning.Mode != "payflow" || len(c.Dunning.RetryDelays) != 3 || c.Dunning.RetryDelays[2] != 168*time.Hour || c.Dunning.FinalAction != "cancel" {
+		t.Fatalf("dunning defaults: %+v", c.Dunning)
+	}
+}
+
+func TestValidationNamesTheVariable(t *testing.T) {
+	cases := map[string]map[string]string{
+		"STRIPE_WEBHOOK_SECRET":       {"STRIPE_WEBHOOK_SECRET": "whsec_ok,notasecret"},
+		"DUNNING_RETRY_DELAYS":        {"DUNNING_RETRY_DELAYS": "3d"},
+		"DUNNING_GRACE":               {"DUNNING_GRACE": "-1h"},
+		"DUNNING_MODE":                {"DUNNING_MODE": "maybe"},
+		"DUNNING_FINAL_ACTION":        {"DUNNING_FINAL_ACTION": "delete"},
+		"WEBHOOK_MAX_BODY":            {"WEBHOOK_MAX_BODY": "12"},
+		"WEBHOOK_TOLERANCE":           {"WEBHOOK_TOLERANCE": "soon"},
+		"STRIPE_API_BASE":             {"STRIPE_API_BASE": "localhost:12111"},
+		"PROVISIONING_WEBHOOK_SECRET": {"PROVISIONING_WEBHOOK_URL": "https://app.example/hook"},
+		"LOG_LEVEL":                   {"LOG_LEVEL": "loud"},
+	}
+	for name, kv := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(env(kv))
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("error %v does not name %s", err, name)
+			}
+		})
+	}
+	if _, err := Load(env(map[string]string{"DUNNING_RETRY_DELAYS": "5h,2h"})); err == nil {
+		t.Error("decreasing retry delays accepted")
+	}
+}
+
+func TestPrintMasksSecrets(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"STRIPE_WEBHOOK_SECRET": "whsec_aaaaaaaaaaaaaaaaaaaa1111,whsec_bbbbbbbbbbbbbbbbbbbb2222",
+		"STRIPE_API_KEY":        "sk_live_cccccccccccccccccc3333",
+		"SENDGRID_API_KEY":      "SG.dddddddddddddddddddd4444",
+		"DATABASE_URL":          "postgres://payflow:hunter2@db:5432/payflow",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	c.Print(&b)
+	out := b.String()
+	for _, secret := range []string{"aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd", "hunter2"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("printed configuration leaks %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"whsec_…1111,whsec_…2222", "sk_live_…3333", "payflow:****@db"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("printed configuration lacks %q:\n%s", want, out)
+		}
+	}
+}
