@@ -147,15 +147,15 @@ type Subscription struct {
 
 // Entitlement is a customer's access to a product.
 type Entitlement struct {
-	CustomerID string
-	ProductID  string
-	Status     string
-	Source     string // what granted it: order/pi_…, subscription/sub_…
-	ValidUntil *time.Time
-	GrantedAt  *time.Time
+	CustomerID  string
+	ProductID   string
+	Status      string
+	Source      string // what granted it: order/pi_…, subscription/sub_…
+	ValidUntil  *time.Time
+	GrantedAt   *time.Time
 	SuspendedAt *time.Time
-	RevokedAt  *time.Time
-	UpdatedAt  time.Time
+	RevokedAt   *time.Time
+	UpdatedAt   time.Time
 }
 
 // Email is one message in the email ledger. DedupeKey is unique: claiming the
@@ -176,10 +176,10 @@ type Email struct {
 // AppliedEvent records that a Stripe event was applied, so an operator can
 // answer "did we process evt_…?" with one query.
 type AppliedEvent struct {
-	EventID   string
-	Type      string
-	ObjectID  string
-	Created   int64
+	EventID  string
+	Type     string
+	ObjectID string
+	Created  int64
 	// Owner is the workflow run that applied it. MarkEventApplied reports
 	// true again to the same owner, so an activity retried after its first
 	// attempt committed still treats the event as its own.
