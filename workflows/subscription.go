@@ -100,7 +100,9 @@ type subscriptionImpl struct {
 func SubscriptionWorkflow(ctx workflow.Context, in SubscriptionInput) (SubscriptionState, error) {
 	wf := &subscriptionImpl{ctx: ctx, in: in, s: &in.State}
 	if wf.s.Status == "" {
-		wf.s.Status = SubIncomplete
+		// What the receiver set at start; the first snapshot or invoice
+		// replaces it.
+		wf.s.Status = StatusReceived
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (SubscriptionState, error) { return *wf.s, nil }); err != nil {
 		return *wf.s, err
@@ -770,6 +772,12 @@ func (wf *subscriptionImpl) onSnapshot(ev payflow.Event) error {
 		}
 	case s.Campaign == nil && (ev.Status == "active" || ev.Status == "trialing"):
 		if err := wf.setStatus(ev.Status); err != nil {
+			return err
+		}
+	case s.Campaign == nil && ev.Status == SubIncomplete &&
+		workflow.GetVersion(wf.ctx, "show-incomplete-status", workflow.DefaultVersion, 1) >= 1:
+		// A subscription waiting for its first payment shows as such.
+		if err := wf.setStatus(SubIncomplete); err != nil {
 			return err
 		}
 	}

@@ -606,3 +606,11 @@ func TestSubscriptionLatePaymentAfterFinalUnpaid(t *testing.T) {
 	row, _ := h.store.subscription(subID)
 	require.Equal(t, workflows.SubActive, row.Status)
 }
+
+func TestSubscriptionIncompleteShowsInStatus(t *testing.T) {
+	h := newSubHarness(t, activities.FinalCancel)
+	h.scriptStripe()
+	h.signal(0, subEvent("evt_sub_incomplete", "customer.subscription.created", time.Minute, "incomplete"))
+	s := runUntil(t, h, time.Hour, subInput())
+	require.Equal(t, workflows.SubIncomplete, s.Status)
+}
