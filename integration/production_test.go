@@ -1,0 +1,120 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/store"
+	"github.com/payflow/payflow/workflows"
+)
+
+// The production shape: `payflow migrate`, then `payflow serve` and
+// `payflow worker` as separate processes on PostgreSQL, against the same
+// Temporal server, on a task queue of their own. SIGTERM stops both cleanly.
+func TestServeAndWorkerOnPostgres(t *testing.T) {
+	pg := os.Getenv("PAYFLOW_TEST_POSTGRES_URL")
+	if pg == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must provide PAYFLOW_TEST_POSTGRES_URL (.ci/run does)")
+		}
+		t.Skip("PAYFLOW_TEST_POSTGRES_URL not set")
+	}
+	port, metricsPort := freePort(), freePort()
+	env := []string{"DATABASE_URL=" + pg, "TEMPORAL_ADDRESS=" + sys.temporalAdr, "TEMPORAL_NAMESPACE=default",
+		"TEMPORAL_TASK_QUEUE=payflow-production-test", "STRIPE_WEBHOOK_SECRET=" + webhookSecret,
+		fmt.Sprintf("PAYFLOW_ADDR=127.0.0.1:%d", port), fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", metricsPort),
+		"SENDGRID_API_KEY=", "STRIPE_API_KEY="}
+	if out, err := runPayflow(t, env, "migrate"); err != nil || !strings.Contains(out, "search attributes") {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if out, err := runPayflow(t, env, "migrate"); err != nil {
+		t.Fatalf("second migrate: %v\n%s", err, out)
+	}
+	start := func(name string) (*exec.Cmd, *syncBuffer) {
+		cmd := exec.Command(sys.bin, name)
+		cmd.Env = append(os.Environ(), env...)
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, out
+	}
+	worker, workerOut := start("worker")
+	serve, serveOut := start("serve")
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = worker.Process.Kill()
+			_ = serve.Process.Kill()
+		}
+	}()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, url := range []string{fmt.Sprintf("http://127.0.0.1:%d/readyz", port), fmt.Sprintf("http://127.0.0.1:%d/readyz", metricsPort)} {
+		waitFor(t, 30*time.Second, url, func() (bool, string) {
+			code, body := get(url)
+			return code == 200, body + "\nserve: " + tail(serveOut.String(), 500) + "\nworker: " + tail(workerOut.String(), 500)
+		})
+	}
+	payload := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: "cus_pg", PaymentIntentID: "pi_pg"})
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/webhooks/stripe", port), strings.NewReader(string(payload)))
+	req.Header.Set("Stripe-Signature", fixtures.Sign(payload, []string{webhookSecret}, time.Now()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("post: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	waitCompleted(t, workflows.OrderID("pi_pg"))
+	db, err := store.Open(context.Background(), pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := db.CustomerSummary(context.Background(), "cus_pg")
+	if err != nil || len(s.Orders) != 1 || s.Orders[0].Status != payflow.OrderFulfilled || len(s.Emails) != 1 || s.Emails[0].Status != payflow.EmailOutbox {
+		t.Fatalf("PostgreSQL has %+v (%v)", s, err)
+	}
+	if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); code != 200 || !strings.Contains(body, "payflow_orders_fulfilled_total 1") {
+		t.Errorf("worker /metrics (%d) lacks the fulfilled order", code)
+	}
+	if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); code != 200 || !strings.Contains(body, `payflow_webhook_deliveries_total{outcome="accepted",type="payment_intent.succeeded"} 1`) {
+		t.Errorf("receiver /metrics (%d) lacks the delivery", code)
+	}
+	// JSON logs with the IDs.
+	if !strings.Contains(serveOut.String(), `"msg":"receiver listening"`) || !strings.Contains(workerOut.String(), `"workflow_id":"order/pi_pg"`) {
+		t.Errorf("logs are not JSON with IDs:\nserve: %s\nworker: %s", tail(serveOut.String(), 800), tail(workerOut.String(), 800))
+	}
+	stopped = true
+	for name, cmd := range map[string]*exec.Cmd{"serve": serve, "worker": worker} {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop within 30 s of SIGTERM", name)
+		}
+	}
+}
