@@ -71,11 +71,19 @@ func activityCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// receiveEvent reads one event from the signal channel without blocking.
-func receiveEvent(ch workflow.ReceiveChannel) (payflow.Event, bool) {
-	var ev payflow.Event
-	ok := ch.ReceiveAsync(&ev)
-	return ev, ok
+// drain applies every signal already delivered, so none is lost when a run
+// continues-as-new or ends (Temporal refuses to close a run with signals it
+// has not seen, but one it has buffered must be handled by us).
+func drain(ch workflow.ReceiveChannel, handle func(payflow.Event) error) error {
+	for {
+		var ev payflow.Event
+		if !ch.ReceiveAsync(&ev) {
+			return nil
+		}
+		if err := handle(ev); err != nil {
+			return err
+		}
+	}
 }
 
 // firstTime checks the workflow's own seen set, then the database's event

@@ -108,15 +108,7 @@ func (wf *disputeImpl) run() error {
 			return err
 		}
 	}
-	for {
-		ev, ok := receiveEvent(ch)
-		if !ok {
-			return nil
-		}
-		if err := wf.handle(ev); err != nil {
-			return err
-		}
-	}
+	return drain(ch, wf.handle)
 }
 
 func (wf *disputeImpl) note(what string) {

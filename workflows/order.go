@@ -104,15 +104,7 @@ func (wf *orderImpl) run() error {
 	}
 	// Signals that arrived while we finished are applied (or recognised as
 	// duplicates) before the run closes, so none is dropped.
-	for {
-		ev, ok := receiveEvent(ch)
-		if !ok {
-			return nil
-		}
-		if err := wf.handle(ev); err != nil {
-			return err
-		}
-	}
+	return drain(ch, wf.handle)
 }
 
 func (wf *orderImpl) note(what string) {

@@ -165,17 +165,7 @@ func (wf *subscriptionImpl) run() error {
 
 // drain applies every signal already delivered, so none is lost when the
 // run continues-as-new or ends.
-func (wf *subscriptionImpl) drain(ch workflow.ReceiveChannel) error {
-	for {
-		ev, ok := receiveEvent(ch)
-		if !ok {
-			return nil
-		}
-		if err := wf.handle(ev); err != nil {
-			return err
-		}
-	}
-}
+func (wf *subscriptionImpl) drain(ch workflow.ReceiveChannel) error { return drain(ch, wf.handle) }
 
 func (wf *subscriptionImpl) now() time.Time { return workflow.Now(wf.ctx).UTC() }
 

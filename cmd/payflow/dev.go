@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
 	"github.com/payflow/payflow/workflows"
@@ -201,13 +199,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer w.Stop()
 	srv := newReceiver(cfg, c, log, tel)
-	srv.Ready = func(rctx context.Context) error {
-		if err := st.Ping(rctx); err != nil {
-			return fmt.Errorf("database: %w", err)
-		}
-		_, err := c.CheckHealth(rctx, &client.CheckHealthRequest{})
-		return err
-	}
+	srv.Ready = readiness(c, st)
 	app := srv.App()
 
 	host := cfg.Addr

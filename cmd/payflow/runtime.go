@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -156,18 +157,29 @@ func newReceiver(cfg config.Config, c client.Client, log *slog.Logger, tel *tele
 		Handoff:   &webhook.TemporalHandoff{Client: c, TaskQueue: cfg.TaskQueue},
 		Log:       log,
 		BodyLimit: cfg.WebhookMaxBody,
-		Ready: func(ctx context.Context) error {
-			if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-				return fmt.Errorf("temporal: %w", err)
-			}
-			return nil
-		},
+		Ready:     readiness(c, nil),
 	}
 	if tel != nil {
 		srv.Metrics = webhook.NewMetrics(tel.reg)
 		srv.Gatherer = tel.reg
 	}
 	return srv
+}
+
+// readiness checks that Temporal (and the database, when the process uses
+// one) answer: /readyz of the receiver, the worker and dev.
+func readiness(c client.Client, st payflow.Store) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if st != nil {
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+		}
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return fmt.Errorf("temporal: %w", err)
+		}
+		return nil
+	}
 }
 
 func loadConfig() (config.Config, error) {
@@ -258,15 +270,14 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(tel.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
+	ready := readiness(c, st)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		rctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		if err := st.Ping(rctx); err != nil {
-			http.Error(w, `{"status":"not ready","reason":"database: `+err.Error()+`"}`, http.StatusServiceUnavailable)
-			return
-		}
-		if _, err := c.CheckHealth(rctx, &client.CheckHealthRequest{}); err != nil {
-			http.Error(w, `{"status":"not ready","reason":"temporal unreachable"}`, http.StatusServiceUnavailable)
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(rctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": err.Error()})
 			return
 		}
 		fmt.Fprintln(w, `{"status":"ready"}`)
