@@ -93,7 +93,8 @@ type OrderRecord struct {
 
 // RecordOrder creates the order if it is new and moves it to the given
 // status. An order that is already fulfilled stays fulfilled unless the new
-// status is a refund or dispute (statuses only move forward).
+// status is a refund or dispute, and refunded, disputed, canceled and
+// expired orders stay as they are (statuses only move forward).
 func (a *Activities) RecordOrder(ctx context.Context, r OrderRecord) (payflow.Order, error) {
 	if r.OrderID == "" {
 		return payflow.Order{}, invalid("order without ID")
@@ -129,8 +130,8 @@ func orderMayMove(from, to string) bool {
 	switch from {
 	case payflow.OrderFulfilled:
 		return to == payflow.OrderRefunded || to == payflow.OrderDisputed
-	case payflow.OrderRefunded, payflow.OrderCanceled, payflow.OrderExpired:
-		return false
+	case payflow.OrderRefunded, payflow.OrderDisputed, payflow.OrderCanceled, payflow.OrderExpired:
+		return false // final (a dispute is recorded when it is lost: the money is gone)
 	}
 	return true
 }
@@ -163,6 +164,11 @@ type AccessChange struct {
 func (a *Activities) SetAccess(ctx context.Context, ch AccessChange) error {
 	if ch.CustomerID == "" || ch.ProductID == "" {
 		return invalid("access change needs a customer and a product (got %q, %q)", ch.CustomerID, ch.ProductID)
+	}
+	switch ch.Status {
+	case payflow.AccessGranted, payflow.AccessSuspended, payflow.AccessRevoked:
+	default: // the store refuses it on every attempt: don't retry forever
+		return invalid("access change %s/%s: unknown status %q", ch.CustomerID, ch.ProductID, ch.Status)
 	}
 	now := a.now()
 	e := payflow.Entitlement{CustomerID: ch.CustomerID, ProductID: ch.ProductID, Status: ch.Status,
@@ -262,7 +268,8 @@ func (a *Activities) FindOrderByCharge(ctx context.Context, chargeID, paymentInt
 	return &o, nil
 }
 
-// FormatAmount renders minor units as "12.34 USD" for emails.
+// FormatAmount renders minor units as "12.34 USD" for emails ("1234 JPY"
+// for zero-decimal, "1.234 KWD" for three-decimal currencies).
 func FormatAmount(amount int64, currency string) string {
 	cur := strings.ToUpper(currency)
 	if cur == "" {
@@ -275,6 +282,10 @@ func FormatAmount(amount int64, currency string) string {
 	sign := ""
 	if amount < 0 {
 		sign, amount = "-", -amount
+	}
+	switch cur { // three-decimal currencies: minor units are thousandths
+	case "BHD", "JOD", "KWD", "OMR", "TND":
+		return fmt.Sprintf("%s%d.%03d %s", sign, amount/1000, amount%1000, cur)
 	}
 	return fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, cur)
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -19,8 +20,9 @@ import (
 // POST of JSON signed with HMAC-SHA256, header
 // `Payflow-Signature: t=<unix>,v1=<hex(hmac(secret, "<t>.<body>"))>` (the
 // same scheme as Stripe's, so merchants can reuse their verifier). The
-// `Payflow-Event-Id` header and the body's `id` are stable for one change,
-// so the app can drop the duplicates a retry sends.
+// `Payflow-Event-Id` header and the body's `id` are stable for one change
+// (every attempt of the activity making it), so the app can drop the
+// duplicates a retry sends.
 type Provisioner struct {
 	URL    string
 	Secret string
@@ -39,14 +41,36 @@ type ProvisioningEvent struct {
 	ValidUntil *time.Time `json:"valid_until,omitempty"`
 }
 
-// ProvisioningEventID is stable for one change of access.
-func ProvisioningEventID(ch AccessChange) string {
+// ProvisioningEventID is stable for one change of access. It is the ID
+// Send uses outside an activity; inside one, Send also names the activity
+// execution (see sendEventID).
+func ProvisioningEventID(ch AccessChange) string { return provisioningEventID(ch, "") }
+
+func provisioningEventID(ch AccessChange, scope string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%s|", ch.Source, ch.CustomerID, ch.ProductID, ch.Status)
 	if ch.ValidUntil != nil {
 		fmt.Fprint(h, ch.ValidUntil.UTC().Unix())
 	}
+	if scope != "" {
+		fmt.Fprint(h, "|", scope)
+	}
 	return "pfe_" + hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// sendEventID is the event ID of the change ctx's activity makes. A
+// workflow can make an equal change twice (pause, resume, pause again;
+// suspended in two dunning campaigns): were the ID the change's content
+// alone, a merchant dropping duplicate IDs would drop the second one. So
+// it also names the activity execution (workflow run and activity ID),
+// which Temporal keeps across the attempts of one activity: a retry still
+// carries the first attempt's ID.
+func sendEventID(ctx context.Context, ch AccessChange) string {
+	if !activity.IsActivity(ctx) {
+		return ProvisioningEventID(ch)
+	}
+	info := activity.GetInfo(ctx)
+	return provisioningEventID(ch, info.WorkflowExecution.ID+"/"+info.WorkflowExecution.RunID+"/"+info.ActivityID)
 }
 
 // SignProvisioning computes the Payflow-Signature header value.
@@ -62,7 +86,7 @@ func SignProvisioning(secret string, t time.Time, body []byte) string {
 // Send posts one change. 2xx is success; 4xx other than 408/429 is a
 // permanent refusal; anything else is retried by Temporal.
 func (p *Provisioner) Send(ctx context.Context, ch AccessChange) error {
-	ev := ProvisioningEvent{ID: ProvisioningEventID(ch), CustomerID: ch.CustomerID, ProductID: ch.ProductID,
+	ev := ProvisioningEvent{ID: sendEventID(ctx, ch), CustomerID: ch.CustomerID, ProductID: ch.ProductID,
 		Access: ch.Status, Source: ch.Source, Reason: ch.Reason, ValidUntil: ch.ValidUntil}
 	body, err := json.Marshal(ev)
 	if err != nil {

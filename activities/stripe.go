@@ -83,6 +83,17 @@ func (s *StripeAPI) PayInvoice(ctx context.Context, invoiceID, idempotencyKey st
 		if errors.As(err, &se) && se.Code == stripe.ErrorCodeInvoicePaymentIntentRequiresAction {
 			return PayResult{Status: "open", DeclineCode: "authentication_required", Message: se.Msg}, nil
 		}
+		// Stripe refuses (400, no error code) to pay an invoice that is
+		// already paid: the customer paid on the hosted page, or Stripe
+		// collected it, before invoice.paid reached the workflow. That is
+		// the outcome this retry wanted, not a failure.
+		if errors.As(err, &se) && se.HTTPStatusCode == http.StatusBadRequest {
+			ip := &stripe.InvoiceParams{}
+			ip.Context = ctx
+			if inv, gerr := s.api.Invoices.Get(invoiceID, ip); gerr == nil && (inv.Paid || inv.Status == stripe.InvoiceStatusPaid) {
+				return PayResult{Paid: true, Status: string(inv.Status)}, nil
+			}
+		}
 		return PayResult{}, classify("pay invoice "+invoiceID, err)
 	}
 	return PayResult{Paid: inv.Paid || inv.Status == stripe.InvoiceStatusPaid, Status: string(inv.Status)}, nil
