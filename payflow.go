@@ -8,6 +8,8 @@ package payflow
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -262,4 +264,27 @@ type Store interface {
 	CustomerSummary(ctx context.Context, customerID string) (CustomerSummary, error)
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// FormatAmount renders Stripe's minor units as "12.34 USD" (emails,
+// inspect): zero-decimal currencies as whole units, three-decimal ones in
+// thousandths; an empty currency reads as USD.
+func FormatAmount(amount int64, currency string) string {
+	cur := strings.ToUpper(currency)
+	if cur == "" {
+		cur = "USD"
+	}
+	switch cur { // zero-decimal currencies Stripe lists
+	case "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF":
+		return fmt.Sprintf("%d %s", amount, cur)
+	}
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	switch cur { // three-decimal currencies: minor units are thousandths
+	case "BHD", "JOD", "KWD", "OMR", "TND":
+		return fmt.Sprintf("%s%d.%03d %s", sign, amount/1000, amount%1000, cur)
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, cur)
 }

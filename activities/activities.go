@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -271,21 +270,5 @@ func (a *Activities) FindOrderByCharge(ctx context.Context, chargeID, paymentInt
 // FormatAmount renders minor units as "12.34 USD" for emails ("1234 JPY"
 // for zero-decimal, "1.234 KWD" for three-decimal currencies).
 func FormatAmount(amount int64, currency string) string {
-	cur := strings.ToUpper(currency)
-	if cur == "" {
-		cur = "USD"
-	}
-	switch cur { // zero-decimal currencies Stripe lists
-	case "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF":
-		return fmt.Sprintf("%d %s", amount, cur)
-	}
-	sign := ""
-	if amount < 0 {
-		sign, amount = "-", -amount
-	}
-	switch cur { // three-decimal currencies: minor units are thousandths
-	case "BHD", "JOD", "KWD", "OMR", "TND":
-		return fmt.Sprintf("%s%d.%03d %s", sign, amount/1000, amount%1000, cur)
-	}
-	return fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, cur)
+	return payflow.FormatAmount(amount, currency)
 }

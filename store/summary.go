@@ -127,26 +127,10 @@ func fmtUnix(sec int64) string {
 	return fmtTime(time.Unix(sec, 0))
 }
 
-// Stripe amounts are integers in the currency's smallest unit: cents for
-// most currencies, whole units for the zero-decimal ones.
-var zeroDecimalCurrencies = map[string]bool{
-	"bif": true, "clp": true, "djf": true, "gnf": true, "jpy": true, "kmf": true,
-	"krw": true, "mga": true, "pyg": true, "rwf": true, "ugx": true, "vnd": true,
-	"vuv": true, "xaf": true, "xof": true, "xpf": true,
-}
-
 // fmtAmount formats minor units as, for example, "19.99 USD".
 func fmtAmount(amount int64, currency string) string {
-	cur := strings.ToLower(currency)
-	if cur == "" {
+	if currency == "" {
 		return strconv.FormatInt(amount, 10)
 	}
-	if zeroDecimalCurrencies[cur] {
-		return fmt.Sprintf("%d %s", amount, strings.ToUpper(cur))
-	}
-	sign := ""
-	if amount < 0 {
-		sign, amount = "-", -amount
-	}
-	return fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, strings.ToUpper(cur))
+	return payflow.FormatAmount(amount, currency)
 }
