@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	sdkpb "go.temporal.io/api/sdk/v1"
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/fakes/stripeapi"
@@ -62,6 +65,18 @@ func TestDunningEndToEnd(t *testing.T) {
 		if st.Campaign == nil || st.Campaign.Attempts != 2 || !strings.Contains(st.Details, "retry 3 of 3") {
 			t.Fatalf("state mid-campaign: %+v", st)
 		}
+		// The one line the Temporal UI shows as the workflow's current details.
+		v, err := sys.temporal.QueryWorkflow(context.Background(), workflows.SubscriptionID(sub), "", "__temporal_workflow_metadata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var md sdkpb.WorkflowMetadata
+		if err := v.Get(&md); err != nil {
+			t.Fatal(err)
+		}
+		if d := md.GetCurrentDetails(); !strings.Contains(d, "past_due; payment failed") || !strings.Contains(d, "retry 3 of 3 on") || !strings.Contains(d, "access suspended from") {
+			t.Fatalf("current details %q", d)
+		}
 		// The customer pays.
 		mustDeliver(t, build(t, "invoice.paid", fixtures.Options{CustomerID: cus, SubscriptionID: sub, InvoiceID: inv}))
 		waitStatus(t, workflows.SubscriptionID(sub), workflows.SubActive)
@@ -95,10 +110,7 @@ func TestDunningEndToEnd(t *testing.T) {
 		mustDeliver(t, build(t, "invoice.payment_failed", fixtures.Options{CustomerID: cus, SubscriptionID: sub, InvoiceID: inv}))
 		waitStatus(t, workflows.SubscriptionID(sub), workflows.SubPastDue)
 		waitAccess(t, cus, payflow.AccessSuspended) // grace: 30 s
-		_, attrs := describe(t, workflows.SubscriptionID(sub))
-		if attrs["PayflowStatus"] != workflows.SubSuspended {
-			t.Errorf("PayflowStatus %q while suspended", attrs["PayflowStatus"])
-		}
+		waitStatus(t, workflows.SubscriptionID(sub), workflows.SubSuspended)
 		waitCompleted(t, workflows.SubscriptionID(sub)) // last retry at 40 s fails → cancel
 		if e := entitlement(t, cus); e.Status != payflow.AccessRevoked {
 			t.Fatalf("access after cancellation: %+v", e)

@@ -89,3 +89,20 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseInterspersed parses flags that may stand before or after the
+// positional arguments (`payflow trigger invoice.paid -customer cus_1`),
+// which the flag package alone stops at.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

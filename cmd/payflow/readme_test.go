@@ -37,3 +37,13 @@ func TestReadmeInStep(t *testing.T) {
 		t.Error("README must open with `make dev` and `make test`")
 	}
 }
+
+func TestParseInterspersed(t *testing.T) {
+	fs := newFlags("t", "t")
+	c := fs.String("customer", "", "")
+	p := fs.Bool("print", false, "")
+	pos, err := parseInterspersed(fs, []string{"invoice.paid", "-customer", "cus_1", "extra", "-print"})
+	if err != nil || len(pos) != 2 || pos[0] != "invoice.paid" || pos[1] != "extra" || *c != "cus_1" || !*p {
+		t.Fatalf("pos %v err %v customer %q print %v", pos, err, *c, *p)
+	}
+}

@@ -36,14 +36,15 @@ func runTrigger(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.Mode, "mode", "", "checkout session mode (payment, subscription)")
 	fs.StringVar(&o.DeclineCode, "decline-code", "", "decline code for failed payments")
 	print := fs.Bool("print", false, "print the event JSON instead of sending it")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(positional) != 1 {
 		fs.Usage()
 		return fmt.Errorf("want exactly one event type")
 	}
-	payload, err := fixtures.Build(fs.Arg(0), o)
+	payload, err := fixtures.Build(positional[0], o)
 	if err != nil {
 		return err
 	}
