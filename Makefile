@@ -39,8 +39,12 @@ dev: build $(TEMPORAL_STAMP)
 # Everything: vet, workflowcheck, unit tests, the store on SQLite and (when
 # PAYFLOW_TEST_POSTGRES_URL is set) PostgreSQL, integration tests against a
 # real Temporal dev server, and a short fuzz run of the receiver.
+# The integration tests run on their own, after the rest: they wait on a
+# real Temporal server, and sharing two cores with the other packages' race
+# builds only makes those waits longer.
 test: $(TEMPORAL_STAMP) lint
-	$(GO) test -count=1 -race -timeout 15m ./...
+	$(GO) test -count=1 -race -timeout 10m $$($(GO) list ./... | grep -v '/integration$$')
+	$(GO) test -count=1 -race -timeout 10m ./integration/
 	$(GO) test -run '^$$' -fuzz FuzzReceiver -fuzztime $(FUZZTIME) ./webhook/
 
 lint: $(WORKFLOWCHECK)

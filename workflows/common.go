@@ -71,6 +71,27 @@ func activityCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// localRetryFor bounds a local activity's retries. A local activity needs an
+// end (Temporal requires a schedule-to-close timeout); 30 days outlasts any
+// database outage worth waiting for, as the activity tasks' unbounded retries
+// do. Back-offs longer than a workflow task become a timer in the history.
+const localRetryFor = 30 * 24 * time.Hour
+
+// localActivityCtx runs a database-only step inside the workflow task, with
+// the same back-off as activityCtx. summary is shown by the Temporal UI.
+func localActivityCtx(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: localRetryFor,
+		StartToCloseTimeout:    10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+		},
+		Summary: summary,
+	})
+}
+
 // drain applies every signal already delivered, so none is lost when a run
 // continues-as-new or ends (Temporal refuses to close a run with signals it
 // has not seen, but one it has buffered must be handled by us).

@@ -98,6 +98,7 @@ type saRecorder struct {
 	status   string
 	statuses []string
 	customer string
+	upserts  int // customer upserts
 }
 
 func (r *saRecorder) record(sa temporal.SearchAttributes) {
@@ -109,6 +110,7 @@ func (r *saRecorder) record(sa temporal.SearchAttributes) {
 	}
 	if v, ok := sa.GetKeyword(workflows.CustomerIDKey); ok {
 		r.customer = v
+		r.upserts++
 	}
 }
 

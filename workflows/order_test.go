@@ -1,11 +1,14 @@
 package workflows_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
@@ -41,8 +44,38 @@ func refundEvent(id string, refunded int64, full bool) payflow.Event {
 		Currency: "usd", Refunded: full, Status: "succeeded"}
 }
 
+// orderRev is the revision the order tests start their runs with: the
+// current one, and 0 again in TestOrderRevision0 (runs started before
+// revisions existed keep their steps).
+var orderRev = workflows.OrderRevision
+
 func orderInput(key string) workflows.OrderInput {
-	return workflows.OrderInput{WorkflowID: workflows.OrderID(key), OrderID: key}
+	return workflows.OrderInput{WorkflowID: workflows.OrderID(key), OrderID: key, Rev: orderRev}
+}
+
+// TestOrderRevision0 runs every order test again at revision 0.
+func TestOrderRevision0(t *testing.T) {
+	orderRev = 0
+	defer func() { orderRev = workflows.OrderRevision }()
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"PaymentSucceededFulfils", TestOrderPaymentSucceededFulfils},
+		{"DuplicateDeliveriesOneReceipt", TestOrderDuplicateDeliveriesOneReceipt},
+		{"DelayedPaymentSucceeds", TestOrderDelayedPaymentSucceeds},
+		{"DelayedPaymentFails", TestOrderDelayedPaymentFails},
+		{"CheckoutExpired", TestOrderCheckoutExpired},
+		{"FailedThenSucceededWithAnotherCard", TestOrderFailedThenSucceededWithAnotherCard},
+		{"PaymentIntentCanceled", TestOrderPaymentIntentCanceled},
+		{"AbandonedAfterIdleTimeout", TestOrderAbandonedAfterIdleTimeout},
+		{"FullRefundInNewRun", TestOrderFullRefundInNewRun},
+		{"PartialRefundKeepsAccess", TestOrderPartialRefundKeepsAccess},
+		{"PaymentEventAfterRefundGrantsNothing", TestOrderPaymentEventAfterRefundGrantsNothing},
+		{"EventLedgerDedupe", TestOrderEventLedgerDedupe},
+	} {
+		t.Run(tc.name, tc.fn)
+	}
 }
 
 func newOrderHarness(t *testing.T, key string) *harness {
@@ -394,4 +427,51 @@ func TestOrderEventLedgerDedupe(t *testing.T) {
 		require.Equal(t, workflows.StatusFulfilled, orderResult(t, h).Status)
 		require.Equal(t, []string{activities.PurposeReceipt}, h.store.purposes())
 	})
+}
+
+// At revision 1 the database-only steps run as local activities, and a
+// search attribute is upserted only when its value changes.
+func TestOrderRevision1Steps(t *testing.T) {
+	h := newOrderHarness(t, orderPI)
+	var local, tasks []string
+	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		local = append(local, info.ActivityType.Name)
+	})
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		tasks = append(tasks, info.ActivityType.Name)
+	})
+	h.signal(0, piEvent("evt_pi_ok", "payment_intent.succeeded", 0))
+	h.signal(0, checkoutEvent("evt_cs_done", "checkout.session.completed", "paid", 0))
+	in := orderInput(orderPI)
+	in.Rev = 1
+	h.env.ExecuteWorkflow(workflows.OrderWorkflow, in)
+
+	requireCompleted(t, h)
+	require.Equal(t, workflows.StatusFulfilled, orderResult(t, h).Status)
+	require.Equal(t, []string{"RecordEvent", "RecordOrder", "RecordOrder", "RecordEvent"}, local)
+	require.Equal(t, []string{"SetAccess", "SendEmail"}, tasks)
+	require.Equal(t, []string{workflows.StatusFulfilled}, h.sa.statuses, "only the final status is upserted")
+	require.Equal(t, 1, h.sa.upserts, "the customer is upserted once, not again for the second event")
+	ae, ok := h.store.appliedEvent("evt_pi_ok")
+	require.True(t, ok)
+	require.True(t, strings.HasPrefix(ae.Owner, "order/pi_1@"), "a local activity records its run as the owner: %q", ae.Owner)
+
+	// Revision 0, as runs started before revisions keep it: activity tasks
+	// only, and the customer upserted for each event.
+	h = newOrderHarness(t, orderPI)
+	local, tasks = nil, nil
+	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		local = append(local, info.ActivityType.Name)
+	})
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		tasks = append(tasks, info.ActivityType.Name)
+	})
+	h.signal(0, piEvent("evt_pi_ok", "payment_intent.succeeded", 0))
+	h.signal(0, checkoutEvent("evt_cs_done", "checkout.session.completed", "paid", 0))
+	in.Rev = 0
+	h.env.ExecuteWorkflow(workflows.OrderWorkflow, in)
+	requireCompleted(t, h)
+	require.Empty(t, local)
+	require.Equal(t, []string{"RecordEvent", "RecordOrder", "SetAccess", "SendEmail", "RecordOrder", "RecordEvent"}, tasks)
+	require.Equal(t, 2, h.sa.upserts)
 }

@@ -57,7 +57,7 @@ const (
 )
 
 func orderInput(id string, e payflow.Event) any {
-	return OrderInput{WorkflowID: id, OrderID: id[len("order/"):]}
+	return OrderInput{WorkflowID: id, OrderID: id[len("order/"):], Rev: OrderRevision}
 }
 
 func subscriptionInput(id string, e payflow.Event) any {
