@@ -68,6 +68,20 @@ func TestCoreEventsEndToEnd(t *testing.T) {
 	if attrs["StripeCustomerID"] != cus || attrs["PayflowStatus"] != workflows.StatusFulfilled {
 		t.Errorf("search attributes %v", attrs)
 	}
+	// What an operator types in the Web UI's search: the customer's
+	// workflows, through the visibility store.
+	waitFor(t, 30*time.Second, "the order in a visibility search by customer", func() (bool, string) {
+		resp, err := sys.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: "default", Query: fmt.Sprintf("StripeCustomerID = '%s' AND PayflowStatus = '%s'", cus, workflows.StatusFulfilled)})
+		if err != nil {
+			return false, err.Error()
+		}
+		var ids []string
+		for _, e := range resp.Executions {
+			ids = append(ids, e.Execution.WorkflowId)
+		}
+		return len(ids) == 1 && ids[0] == workflows.OrderID(pi), fmt.Sprint(ids)
+	})
 	var st workflows.OrderState
 	query(t, workflows.OrderID(pi), &st)
 	if st.Status != workflows.StatusFulfilled || len(st.Seen) != 2 {
