@@ -185,7 +185,7 @@ func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) error {
 			if ferr := a.Store.FinishEmail(ctx, req.DedupeKey, payflow.EmailFailed, "", a.now()); ferr != nil {
 				return ferr
 			}
-			return temporal.NewNonRetryableApplicationError("email refused: "+perm.Error(), "EmailRefused", err)
+			return temporal.NewNonRetryableApplicationError("email refused: "+perm.Error(), EmailRefusedType, err)
 		}
 		a.countEmail(req.Purpose, "retry")
 		return fmt.Errorf("send email %s: %w", req.DedupeKey, err)
@@ -218,6 +218,10 @@ func (a *Activities) customerEmail(ctx context.Context, customerID string) (stri
 	return email, nil
 }
 
+// EmailRefusedType is the error type of a SendEmail refused for good; the
+// workflows record it and go on.
+const EmailRefusedType = "EmailRefused"
+
 // PermanentError is a provider's refusal that no retry will change.
 type PermanentError struct{ Msg string }
 
@@ -230,7 +234,8 @@ type SendGrid struct {
 	From   string
 }
 
-// Send posts one message. 4xx answers other than 429 are permanent.
+// Send posts one message. 4xx answers other than 401, 403 and 429 are
+// permanent: the message itself is refused.
 func (s *SendGrid) Send(ctx context.Context, m Message) (string, error) {
 	from := mail.NewEmail("", s.From)
 	msg := mail.NewSingleEmail(from, m.Subject, mail.NewEmail("", m.To), m.Body, "")
@@ -251,6 +256,11 @@ func (s *SendGrid) Send(ctx context.Context, m Message) (string, error) {
 		return firstHeader(resp.Headers, "X-Message-Id"), nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return "", fmt.Errorf("sendgrid: status %d", resp.StatusCode)
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// A revoked or rotated API key, or a sender identity not yet
+		// verified: the operator's to fix, and then the email must still go
+		// out. Temporal keeps retrying (back-off up to 5 minutes).
+		return "", fmt.Errorf("sendgrid: status %d: API key or sender refused, fix SENDGRID_API_KEY / EMAIL_FROM; the email is retried", resp.StatusCode)
 	default:
 		return "", &PermanentError{Msg: fmt.Sprintf("sendgrid: status %d: %s", resp.StatusCode, truncate(resp.Body, 300))}
 	}

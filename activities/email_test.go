@@ -201,7 +201,8 @@ func TestSendEmailWithoutRecipient(t *testing.T) {
 }
 
 func TestSendEmailRetryableFailureSendsOnce(t *testing.T) {
-	for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusTooManyRequests} {
+	for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusTooManyRequests,
+		http.StatusUnauthorized, http.StatusForbidden} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			ctx := context.Background()
 			db := newStore(t)
@@ -250,7 +251,7 @@ func TestSendEmailPermanentFailure(t *testing.T) {
 		setup func(req *activities.EmailRequest, failNext func(n, status int))
 	}{
 		{"scripted 400", failWith(http.StatusBadRequest)},
-		{"403", failWith(http.StatusForbidden)},
+		{"413", failWith(http.StatusRequestEntityTooLarge)},
 		{"invalid address", func(r *activities.EmailRequest, _ func(int, int)) { r.To = "not an address" }},
 	}
 	for _, tc := range cases {

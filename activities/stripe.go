@@ -90,8 +90,15 @@ func (s *StripeAPI) PayInvoice(ctx context.Context, invoiceID, idempotencyKey st
 		if errors.As(err, &se) && se.HTTPStatusCode == http.StatusBadRequest {
 			ip := &stripe.InvoiceParams{}
 			ip.Context = ctx
-			if inv, gerr := s.api.Invoices.Get(invoiceID, ip); gerr == nil && (inv.Paid || inv.Status == stripe.InvoiceStatusPaid) {
+			inv, gerr := s.api.Invoices.Get(invoiceID, ip)
+			if gerr == nil && (inv.Paid || inv.Status == stripe.InvoiceStatusPaid) {
 				return PayResult{Paid: true, Status: string(inv.Status)}, nil
+			}
+			// A void invoice can never be paid: the merchant cancelled the
+			// debt (or replaced the invoice). The campaign decides what
+			// that means; retrying the call would only fail again.
+			if gerr == nil && inv.Status == stripe.InvoiceStatusVoid {
+				return PayResult{Status: string(inv.Status), Message: se.Msg}, nil
 			}
 		}
 		return PayResult{}, classify("pay invoice "+invoiceID, err)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -129,8 +130,20 @@ func upsertCustomer(ctx workflow.Context, customerID string) error {
 	return workflow.UpsertTypedSearchAttributes(ctx, CustomerIDKey.ValueSet(customerID))
 }
 
+// sendEmail sends one email through the ledger. An email the provider
+// refuses for good (a malformed address, say) is marked failed in the ledger
+// and counted; it does not fail the workflow, whose payment, access and
+// records are still right. The refusal stays visible as the activity's
+// failure in the history.
 func sendEmail(ctx workflow.Context, req activities.EmailRequest) error {
-	return workflow.ExecuteActivity(activityCtx(ctx), a.SendEmail, req).Get(ctx, nil)
+	err := workflow.ExecuteActivity(activityCtx(ctx), a.SendEmail, req).Get(ctx, nil)
+	var refused *temporal.ApplicationError
+	if errors.As(err, &refused) && refused.Type() == activities.EmailRefusedType &&
+		workflow.GetVersion(ctx, "email-refusal-not-fatal", workflow.DefaultVersion, 1) >= 1 {
+		workflow.GetLogger(ctx).Warn("email refused by the provider, marked failed", "dedupe_key", req.DedupeKey, "error", err)
+		return nil
+	}
+	return err
 }
 
 func setAccess(ctx workflow.Context, ch activities.AccessChange) error {

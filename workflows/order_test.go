@@ -2,6 +2,8 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/fakes/sendgridapi"
 	"github.com/payflow/payflow/workflows"
 )
 
@@ -474,4 +477,33 @@ func TestOrderRevision1Steps(t *testing.T) {
 	require.Empty(t, local)
 	require.Equal(t, []string{"RecordEvent", "RecordOrder", "SetAccess", "SendEmail", "RecordOrder", "RecordEvent"}, tasks)
 	require.Equal(t, 2, h.sa.upserts)
+}
+
+// SendGrid refuses the receipt for good (a 400): the order is still
+// fulfilled, the ledger says failed, and the workflow does not fail.
+func TestOrderRefusedReceiptStillFulfils(t *testing.T) {
+	for _, rev := range []int{0, workflows.OrderRevision} {
+		t.Run(fmt.Sprintf("rev%d", rev), func(t *testing.T) {
+			h := newOrderHarness(t, orderPI)
+			sg := sendgridapi.New("SG.test-key")
+			url, stop := sg.Start()
+			t.Cleanup(stop)
+			sg.FailNext(1, http.StatusBadRequest)
+			h.acts.Mailer = &activities.SendGrid{APIKey: "SG.test-key", Base: url, From: "shop@example.com"}
+			h.signal(0, piEvent("evt_pi_ok", "payment_intent.succeeded", 0))
+			in := orderInput(orderPI)
+			in.Rev = rev
+			h.env.ExecuteWorkflow(workflows.OrderWorkflow, in)
+
+			requireCompleted(t, h)
+			require.Equal(t, workflows.StatusFulfilled, orderResult(t, h).Status)
+			o, _ := h.store.order(orderPI)
+			require.Equal(t, payflow.OrderFulfilled, o.Status)
+			require.Equal(t, payflow.AccessGranted, h.store.access(customer, product))
+			e, ok := h.store.email("order/pi_1/receipt")
+			require.True(t, ok)
+			require.Equal(t, payflow.EmailFailed, e.Status)
+			require.Equal(t, 1, sg.Attempts(), "a refused email is not sent again")
+		})
+	}
 }

@@ -142,3 +142,52 @@ func TestStripeFakeHardDeclineOnRetry(t *testing.T) {
 	require.Equal(t, payflow.AccessRevoked, h.store.access(customer, product))
 	require.Empty(t, requestsTo(fake, http.MethodDelete, "/v1/subscriptions/sub_1"), "final action unpaid cancels nothing")
 }
+
+func voidInvoice(fake *stripeapi.Server) {
+	inv, _ := fake.GetInvoice(failedInv)
+	inv.Status = "void"
+	fake.PutInvoice(inv)
+}
+
+// The merchant voids the invoice between retry 2 and the end of grace: the
+// re-read before suspending sees it, and the campaign ends without
+// suspending, charging again or canceling.
+func TestStripeFakeVoidedBeforeSuspension(t *testing.T) {
+	h := newSubHarness(t, activities.FinalCancel)
+	fake := newStripeFake(t, h)
+	fake.ScriptPay(failedInv, stripeapi.PayDeclined("insufficient_funds"), stripeapi.PayDeclined("insufficient_funds"))
+	h.signal(0, failedNoEmail())
+	h.at(140*time.Minute, func() { voidInvoice(fake) })
+	s := runUntil(t, h, 5*24*time.Hour, subInput())
+
+	require.Equal(t, 2, fake.PayAttempts(failedInv))
+	require.Nil(t, s.Campaign)
+	require.Equal(t, workflows.SubActive, s.Status)
+	require.Zero(t, s.Recovered, "a void invoice is not a recovered payment")
+	require.NotContains(t, h.store.purposes(), activities.PurposeSuspended)
+	require.NotContains(t, h.store.purposes(), activities.PurposeRecovered)
+	require.NotContains(t, h.store.entitlementLog(), customer+"/"+product+"=suspended")
+	require.Empty(t, requestsTo(fake, http.MethodDelete, "/v1/subscriptions/sub_1"))
+	require.Contains(t, s.Steps[len(s.Steps)-1].What, "void")
+}
+
+// Voided after the suspension: retry 3 gets Stripe's refusal to pay a void
+// invoice, which ends the campaign (it used to fail the workflow) and gives
+// access back.
+func TestStripeFakeVoidedAfterSuspension(t *testing.T) {
+	h := newSubHarness(t, activities.FinalCancel)
+	fake := newStripeFake(t, h)
+	fake.ScriptPay(failedInv, stripeapi.PayDeclined("insufficient_funds"), stripeapi.PayDeclined("insufficient_funds"))
+	h.signal(0, failedNoEmail())
+	h.at(170*time.Minute, func() { voidInvoice(fake) })
+	s := runUntil(t, h, 5*24*time.Hour, subInput())
+
+	require.Len(t, requestsTo(fake, http.MethodPost, "/v1/invoices/in_1/pay"), 3)
+	require.Nil(t, s.Campaign)
+	require.Equal(t, workflows.SubActive, s.Status)
+	require.Contains(t, h.store.purposes(), activities.PurposeSuspended)
+	log := h.store.entitlementLog()
+	require.Equal(t, customer+"/"+product+"=granted", log[len(log)-1], "access restored: %v", log)
+	require.Equal(t, payflow.AccessGranted, h.store.access(customer, product))
+	require.Empty(t, requestsTo(fake, http.MethodDelete, "/v1/subscriptions/sub_1"))
+}

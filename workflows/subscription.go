@@ -548,6 +548,11 @@ func (wf *subscriptionImpl) retry() error {
 		}
 		return wf.recovered(fmt.Sprintf("retry %d succeeded", c.Attempts))
 	}
+	if res.Status == "void" {
+		// Before this result existed the activity failed instead (and the
+		// workflow with it), so no recorded history reaches this branch.
+		return wf.voided(fmt.Sprintf("retry %d found invoice %s void in Stripe", c.Attempts, c.InvoiceID))
+	}
 	c.DeclineCode = firstNonEmpty(res.DeclineCode, c.DeclineCode)
 	if activities.IsHardDecline(res.DeclineCode) {
 		return wf.hardDecline()
@@ -582,7 +587,33 @@ func (wf *subscriptionImpl) stillUnpaid() (bool, error) {
 	if b.SubscriptionStatus == "canceled" {
 		return false, wf.canceled("canceled in Stripe")
 	}
+	if b.InvoiceStatus == "void" &&
+		workflow.GetVersion(wf.ctx, "void-invoice-ends-campaign", workflow.DefaultVersion, 1) >= 1 {
+		return false, wf.voided("Stripe reports invoice " + c.InvoiceID + " void")
+	}
 	return true, nil
+}
+
+// voided ends a campaign whose invoice the merchant voided in Stripe: there
+// is no longer a debt to collect, so no more retries, no suspension and no
+// cancellation; access suspended by the campaign comes back. Whatever Stripe
+// decides for the subscription arrives as customer.subscription.updated.
+func (wf *subscriptionImpl) voided(why string) error {
+	c := wf.s.Campaign
+	wf.s.Campaign = nil
+	if c.Suspended {
+		if err := wf.access(payflow.AccessGranted, "invoice voided"); err != nil {
+			return err
+		}
+	}
+	if err := wf.setStatus(SubActive); err != nil {
+		return err
+	}
+	if err := wf.record(0); err != nil {
+		return err
+	}
+	wf.note("campaign ended: " + why)
+	return nil
 }
 
 func (wf *subscriptionImpl) suspend() error {
