@@ -78,12 +78,14 @@ func activityCtx(ctx workflow.Context) workflow.Context {
 // do. Back-offs longer than a workflow task become a timer in the history.
 const localRetryFor = 30 * 24 * time.Hour
 
-// localActivityCtx runs a database-only step inside the workflow task, with
-// the same back-off as activityCtx. summary is shown by the Temporal UI.
+// localActivityCtx runs a short step inside the workflow task, with the
+// same back-off as activityCtx. Each attempt may take 20 s (the provisioning
+// POST gives up after 15 s); the worker keeps the workflow task alive
+// meanwhile. summary is shown by the Temporal UI.
 func localActivityCtx(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: localRetryFor,
-		StartToCloseTimeout:    10 * time.Second,
+		StartToCloseTimeout:    20 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,

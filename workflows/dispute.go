@@ -253,8 +253,24 @@ func (wf *disputeImpl) closed(stripeStatus string) error {
 	if won {
 		access, reason = payflow.AccessGranted, "dispute won"
 	}
-	if err := wf.applyAccess(access, reason); err != nil {
-		return err
+	restore := true
+	if won && wf.s.OrderID != "" &&
+		workflow.GetVersion(wf.ctx, "won-dispute-checks-refund", workflow.DefaultVersion, 1) >= 1 {
+		// The merchant may have refunded the order while the dispute ran:
+		// winning the dispute then restores nothing the customer paid for.
+		var o *payflow.Order
+		if err := workflow.ExecuteActivity(activityCtx(wf.ctx), a.LoadOrder, wf.s.OrderID).Get(wf.ctx, &o); err != nil {
+			return err
+		}
+		if o != nil && o.Status == payflow.OrderRefunded {
+			restore = false
+			wf.note("dispute won, but order " + wf.s.OrderID + " was refunded meanwhile: access stays revoked")
+		}
+	}
+	if restore {
+		if err := wf.applyAccess(access, reason); err != nil {
+			return err
+		}
 	}
 	if !won && wf.s.OrderID != "" {
 		if err := workflow.ExecuteActivity(activityCtx(wf.ctx), a.RecordOrder, activities.OrderRecord{

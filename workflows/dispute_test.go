@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -158,4 +159,32 @@ func TestDisputeWithoutOrderTouchesNoAccess(t *testing.T) {
 	require.Contains(t, alert.Body, "none found")
 	_, ok := h.store.order(orderPI)
 	require.False(t, ok, "no order is made up")
+}
+
+// The merchant refunds the disputed order while the dispute runs; the bank
+// then decides for the merchant. Winning must not give back the access the
+// refund took away.
+func TestDisputeWonAfterRefundKeepsAccessRevoked(t *testing.T) {
+	h := newDisputeHarness(t)
+	h.signal(0, disputeEvent("evt_dp_created", "charge.dispute.created", "needs_response", 0))
+	h.at(time.Hour, func() {
+		o, _ := h.store.order(orderPI)
+		o.Status = payflow.OrderRefunded
+		h.store.putOrder(o)
+		h.store.putEntitlement(payflow.Entitlement{CustomerID: customer, ProductID: product, Status: payflow.AccessRevoked,
+			Source: workflows.OrderID(orderPI)})
+	})
+	h.signal(2*time.Hour, disputeEvent("evt_dp_closed", "charge.dispute.closed", "won", 2*time.Hour))
+	h.env.ExecuteWorkflow(workflows.DisputeWorkflow, disputeInput())
+
+	requireCompleted(t, h)
+	s := disputeResult(t, h)
+	require.Equal(t, workflows.DisputeWon, s.Status)
+	require.Equal(t, payflow.AccessRevoked, h.store.access(customer, product))
+	require.NotContains(t, h.store.entitlementLog(), customer+"/"+product+"=granted")
+	var notes []string
+	for _, st := range s.Steps {
+		notes = append(notes, st.What)
+	}
+	require.Contains(t, strings.Join(notes, "\n"), "refunded meanwhile")
 }

@@ -373,6 +373,16 @@ func (wf *subscriptionImpl) onPaid(ev payflow.Event) error {
 	if s.Campaign != nil && (s.Campaign.InvoiceID == ev.InvoiceID || ev.AttemptCount > 0) {
 		return wf.recovered("invoice " + ev.InvoiceID + " paid")
 	}
+	if s.Campaign != nil && workflow.GetVersion(wf.ctx, "other-invoice-keeps-campaign", workflow.DefaultVersion, 1) >= 1 {
+		// Another invoice (a one-off charge, say) paid without a collection
+		// attempt while the campaign's invoice is still unpaid: a receipt,
+		// but access and status stay the campaign's to decide.
+		if err := wf.record(0); err != nil {
+			return err
+		}
+		wf.note("invoice " + ev.InvoiceID + " paid; the campaign for " + s.Campaign.InvoiceID + " goes on")
+		return wf.invoiceReceipt(ev)
+	}
 	if s.StripeStatus == "" || s.StripeStatus == "incomplete" || s.StripeStatus == "past_due" || s.StripeStatus == "trialing" && ev.Amount > 0 {
 		s.StripeStatus = "active"
 	}
@@ -386,9 +396,13 @@ func (wf *subscriptionImpl) onPaid(ev payflow.Event) error {
 		return err
 	}
 	wf.note("invoice " + ev.InvoiceID + " paid; access until " + fmtDate(time.Unix(s.CurrentPeriodEnd, 0)))
+	return wf.invoiceReceipt(ev)
+}
+
+func (wf *subscriptionImpl) invoiceReceipt(ev payflow.Event) error {
 	return sendEmail(wf.ctx, wf.email("invoice/"+ev.InvoiceID+"/receipt", activities.PurposeInvoiceReceipt, map[string]string{
 		"invoice_id": ev.InvoiceID, "amount": activities.FormatAmount(ev.Amount, ev.Currency),
-		"period_end": fmtDate(time.Unix(s.CurrentPeriodEnd, 0)),
+		"period_end": fmtDate(time.Unix(wf.s.CurrentPeriodEnd, 0)),
 	}))
 }
 

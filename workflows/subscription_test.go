@@ -614,3 +614,32 @@ func TestSubscriptionIncompleteShowsInStatus(t *testing.T) {
 	s := runUntil(t, h, time.Hour, subInput())
 	require.Equal(t, workflows.SubIncomplete, s.Status)
 }
+
+// A one-off invoice is paid (no collection attempt) while the renewal's
+// campaign runs: it gets its receipt, and the campaign, the status and the
+// suspension it leads to are unchanged.
+func TestSubscriptionOtherInvoicePaidMidCampaign(t *testing.T) {
+	h := newSubHarness(t, activities.FinalCancel)
+	h.scriptStripe() // every retry declines
+	startActive(h)
+	failRenewal(h, "insufficient_funds")
+	oneOff := invoiceEvent("evt_in9_paid", "invoice.paid", "in_9", failAt+30*time.Minute, 0, "")
+	oneOff.BillingReason = "manual"
+	h.signal(failAt+30*time.Minute, oneOff)
+	var mid workflows.SubscriptionState
+	qerr := h.queryAt(failAt+45*time.Minute, &mid)
+	var accessMid string
+	h.at(failAt+45*time.Minute, func() { accessMid = h.store.access(customer, product) })
+	runUntil(t, h, failAt+160*time.Minute, subInput())
+
+	require.NoError(t, *qerr)
+	require.NotNil(t, mid.Campaign, "the campaign goes on")
+	require.Equal(t, failedInv, mid.Campaign.InvoiceID)
+	require.Equal(t, workflows.SubPastDue, mid.Status)
+	require.Equal(t, payflow.AccessGranted, accessMid, "access is untouched until grace ends")
+	_, ok := h.store.email("subscription/sub_1/invoice/in_9/receipt")
+	require.True(t, ok, "the one-off invoice has its receipt")
+	// Grace (150 minutes) ended: suspended as if the one-off never came.
+	require.Equal(t, payflow.AccessSuspended, h.store.access(customer, product))
+	require.Contains(t, h.store.purposes(), activities.PurposeSuspended)
+}
