@@ -139,6 +139,11 @@ func upsertCustomer(ctx workflow.Context, customerID string) error {
 // failure in the history.
 func sendEmail(ctx workflow.Context, req activities.EmailRequest) error {
 	err := workflow.ExecuteActivity(activityCtx(ctx), a.SendEmail, req).Get(ctx, nil)
+	return emailOutcome(ctx, req, err)
+}
+
+// emailOutcome turns a refusal for good into a logged, recorded outcome.
+func emailOutcome(ctx workflow.Context, req activities.EmailRequest, err error) error {
 	var refused *temporal.ApplicationError
 	if errors.As(err, &refused) && refused.Type() == activities.EmailRefusedType &&
 		workflow.GetVersion(ctx, "email-refusal-not-fatal", workflow.DefaultVersion, 1) >= 1 {

@@ -63,7 +63,11 @@ type Server struct {
 	attempts   int
 	failN      int
 	failStatus int
+	failTo     map[string]*failScript // by recipient, checked after validation
+	attemptsTo map[string]int
 }
+
+type failScript struct{ n, status int }
 
 // New returns a fake that accepts apiKey.
 func New(apiKey string) *Server { return &Server{apiKey: apiKey} }
@@ -97,6 +101,45 @@ func (s *Server) FailNext(n int, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failN, s.failStatus = n, status
+}
+
+// FailFor makes the next n valid requests to recipient fail with status,
+// whatever else is sent meanwhile (tests that share the fake stay apart).
+func (s *Server) FailFor(recipient string, n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failTo == nil {
+		s.failTo = map[string]*failScript{}
+	}
+	s.failTo[strings.ToLower(recipient)] = &failScript{n: n, status: status}
+}
+
+// AttemptsTo returns how many valid requests addressed recipient, accepted
+// or failed by FailFor.
+func (s *Server) AttemptsTo(recipient string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attemptsTo[strings.ToLower(recipient)]
+}
+
+// scripted counts a valid request for its recipients and reports the
+// FailFor status it must get, if any.
+func (s *Server) scripted(msg Message) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.attemptsTo == nil {
+		s.attemptsTo = map[string]int{}
+	}
+	status := 0
+	for _, to := range msg.To {
+		to = strings.ToLower(to)
+		s.attemptsTo[to]++
+		if f := s.failTo[to]; f != nil && f.n > 0 {
+			f.n--
+			status = f.status
+		}
+	}
+	return status
 }
 
 // Handler returns the fake's HTTP handler.
@@ -199,6 +242,10 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	}
 
 	msg := m.message(raw)
+	if status := s.scripted(msg); status != 0 {
+		writeErrors(w, status, apiError{Message: strings.ToLower(http.StatusText(status))})
+		return
+	}
 	if msg.SandboxModeEnabled { // validated, not sent: 200 and no message ID
 		s.record(msg)
 		w.WriteHeader(http.StatusOK)

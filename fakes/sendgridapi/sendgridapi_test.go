@@ -242,3 +242,25 @@ func TestConcurrentSends(t *testing.T) {
 		t.Errorf("%d distinct message IDs, want 25", len(ids))
 	}
 }
+
+func TestFailFor(t *testing.T) {
+	srv, url := start(t)
+	to := func(addr string) string {
+		return `{"personalizations":[{"to":[{"email":"` + addr + `"}]}],"from":{"email":"b@example.com"},"subject":"s","content":[{"type":"text/plain","value":"v"}]}`
+	}
+	srv.FailFor("Slow@Example.com", 2, http.StatusServiceUnavailable)
+	if res := rawSend(t, url, key, to("other@example.com")); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("another recipient: %d %s", res.StatusCode, res.Body)
+	}
+	for i := range 2 {
+		if res := rawSend(t, url, key, to("slow@example.com")); res.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("attempt %d: %d %s", i, res.StatusCode, res.Body)
+		}
+	}
+	if res := rawSend(t, url, key, to("slow@example.com")); res.StatusCode != http.StatusAccepted {
+		t.Errorf("after the failures: %d", res.StatusCode)
+	}
+	if n, a := len(srv.Messages()), srv.AttemptsTo("slow@example.com"); n != 2 || a != 3 {
+		t.Errorf("%d messages, %d attempts to slow@; want 2 and 3", n, a)
+	}
+}
