@@ -258,7 +258,7 @@ func (wf *orderImpl) productID() string {
 func (wf *orderImpl) record(status, reason string) (payflow.Order, error) {
 	s := wf.state
 	var stored payflow.Order
-	err := wf.dbStep(a.RecordOrder, "RecordOrder "+status, activities.OrderRecord{
+	err := wf.step(a.RecordOrder, "RecordOrder "+status, activities.OrderRecord{
 		OrderID: s.OrderID, CustomerID: s.CustomerID, Email: s.Email, CheckoutID: s.CheckoutID,
 		ChargeID: s.ChargeID, ProductID: wf.productID(), Amount: s.Amount, Currency: s.Currency,
 		Status: status, Reason: reason,
@@ -292,9 +292,9 @@ func (wf *orderImpl) setAccess(ch activities.AccessChange) error {
 	return workflow.ExecuteLocalActivity(localActivityCtx(wf.ctx, "SetAccess "+ch.Status+" "+ch.ProductID), a.SetAccess, ch).Get(wf.ctx, nil)
 }
 
-// dbStep runs a step that only touches payflow's database: a local activity
-// from revision 1 on, an activity task before.
-func (wf *orderImpl) dbStep(activity any, summary string, arg any) workflow.Future {
+// step runs one step: a local activity from revision 1 on, an activity task
+// before. summary is the line the Temporal UI shows for it.
+func (wf *orderImpl) step(activity any, summary string, arg any) workflow.Future {
 	if wf.in.Rev >= 1 {
 		return workflow.ExecuteLocalActivity(localActivityCtx(wf.ctx, summary), activity, arg)
 	}
@@ -310,7 +310,7 @@ func (wf *orderImpl) firstTime(ev payflow.Event) (bool, error) {
 		return false, nil
 	}
 	var fresh bool
-	err := wf.dbStep(a.RecordEvent, "RecordEvent "+ev.ID+" "+ev.Type, ev).Get(wf.ctx, &fresh)
+	err := wf.step(a.RecordEvent, "RecordEvent "+ev.ID+" "+ev.Type, ev).Get(wf.ctx, &fresh)
 	return fresh, err
 }
 
@@ -424,7 +424,7 @@ func (wf *orderImpl) load() error {
 		return nil
 	}
 	var o *payflow.Order
-	if err := wf.dbStep(a.LoadOrder, "LoadOrder", wf.state.OrderID).Get(wf.ctx, &o); err != nil {
+	if err := wf.step(a.LoadOrder, "LoadOrder", wf.state.OrderID).Get(wf.ctx, &o); err != nil {
 		return err
 	}
 	wf.state.Loaded = true

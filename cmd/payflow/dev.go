@@ -36,11 +36,7 @@ const TemporalCLIVersion = "v1.5.1"
 //     at start-up, before any workflow;
 //   - eager activity execution: an activity scheduled by a worker that has a
 //     free slot comes back in the workflow task's response, without a trip
-//     through the task queue;
-//   - one task queue partition: partitions spread a queue over matching
-//     hosts, and the dev server is one host; with the default four, tasks
-//     were forwarded between partitions and, in some benchmark runs, first
-//     workflow tasks waited a minute for a poller.
+//     through the task queue.
 func devServerArgs(dbFile string, port, uiPort int, namespace string) []string {
 	return []string{"server", "start-dev",
 		"--db-filename", dbFile,
@@ -54,8 +50,6 @@ func devServerArgs(dbFile string, port, uiPort int, namespace string) []string {
 		"--sqlite-pragma", "synchronous=normal",
 		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",
 		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
-		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 		"--log-level", "warn",
 	}
 }
