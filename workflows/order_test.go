@@ -432,11 +432,10 @@ func TestOrderEventLedgerDedupe(t *testing.T) {
 	})
 }
 
-// At revision 1 every step runs as a local activity, and a search attribute
-// is upserted only when its value changes.
-func TestOrderRevision1Steps(t *testing.T) {
-	h := newOrderHarness(t, orderPI)
-	var local, tasks []string
+// runPaidTwice runs an order at rev with a payment and its checkout session
+// and returns the local activities and the activity tasks it ran, in order.
+func runPaidTwice(t *testing.T, rev int) (h *harness, local, tasks []string) {
+	h = newOrderHarness(t, orderPI)
 	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
 		local = append(local, info.ActivityType.Name)
 	})
@@ -446,11 +445,17 @@ func TestOrderRevision1Steps(t *testing.T) {
 	h.signal(0, piEvent("evt_pi_ok", "payment_intent.succeeded", 0))
 	h.signal(0, checkoutEvent("evt_cs_done", "checkout.session.completed", "paid", 0))
 	in := orderInput(orderPI)
-	in.Rev = 1
+	in.Rev = rev
 	h.env.ExecuteWorkflow(workflows.OrderWorkflow, in)
-
 	requireCompleted(t, h)
 	require.Equal(t, workflows.StatusFulfilled, orderResult(t, h).Status)
+	return h, local, tasks
+}
+
+// At revision 1 every step runs as a local activity, and a search attribute
+// is upserted only when its value changes.
+func TestOrderRevision1Steps(t *testing.T) {
+	h, local, tasks := runPaidTwice(t, 1)
 	require.Equal(t, []string{"RecordEvent", "RecordOrder", "SetAccess", "SendEmail", "RecordOrder", "RecordEvent"}, local)
 	require.Empty(t, tasks)
 	require.Equal(t, []string{workflows.StatusFulfilled}, h.sa.statuses, "only the final status is upserted")
@@ -461,19 +466,7 @@ func TestOrderRevision1Steps(t *testing.T) {
 
 	// Revision 0, as runs started before revisions keep it: activity tasks
 	// only, and the customer upserted for each event.
-	h = newOrderHarness(t, orderPI)
-	local, tasks = nil, nil
-	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
-		local = append(local, info.ActivityType.Name)
-	})
-	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		tasks = append(tasks, info.ActivityType.Name)
-	})
-	h.signal(0, piEvent("evt_pi_ok", "payment_intent.succeeded", 0))
-	h.signal(0, checkoutEvent("evt_cs_done", "checkout.session.completed", "paid", 0))
-	in.Rev = 0
-	h.env.ExecuteWorkflow(workflows.OrderWorkflow, in)
-	requireCompleted(t, h)
+	h, local, tasks = runPaidTwice(t, 0)
 	require.Empty(t, local)
 	require.Equal(t, []string{"RecordEvent", "RecordOrder", "SetAccess", "SendEmail", "RecordOrder", "RecordEvent"}, tasks)
 	require.Equal(t, 2, h.sa.upserts)

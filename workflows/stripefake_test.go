@@ -143,22 +143,26 @@ func TestStripeFakeHardDeclineOnRetry(t *testing.T) {
 	require.Empty(t, requestsTo(fake, http.MethodDelete, "/v1/subscriptions/sub_1"), "final action unpaid cancels nothing")
 }
 
-func voidInvoice(fake *stripeapi.Server) {
-	inv, _ := fake.GetInvoice(failedInv)
-	inv.Status = "void"
-	fake.PutInvoice(inv)
+// voidedAt runs a campaign whose first two retries decline and whose
+// invoice the merchant voids at the given time.
+func voidedAt(t *testing.T, at time.Duration) (*harness, *stripeapi.Server, workflows.SubscriptionState) {
+	h := newSubHarness(t, activities.FinalCancel)
+	fake := newStripeFake(t, h)
+	fake.ScriptPay(failedInv, stripeapi.PayDeclined("insufficient_funds"), stripeapi.PayDeclined("insufficient_funds"))
+	h.signal(0, failedNoEmail())
+	h.at(at, func() {
+		inv, _ := fake.GetInvoice(failedInv)
+		inv.Status = "void"
+		fake.PutInvoice(inv)
+	})
+	return h, fake, runUntil(t, h, 5*24*time.Hour, subInput())
 }
 
 // The merchant voids the invoice between retry 2 and the end of grace: the
 // re-read before suspending sees it, and the campaign ends without
 // suspending, charging again or canceling.
 func TestStripeFakeVoidedBeforeSuspension(t *testing.T) {
-	h := newSubHarness(t, activities.FinalCancel)
-	fake := newStripeFake(t, h)
-	fake.ScriptPay(failedInv, stripeapi.PayDeclined("insufficient_funds"), stripeapi.PayDeclined("insufficient_funds"))
-	h.signal(0, failedNoEmail())
-	h.at(140*time.Minute, func() { voidInvoice(fake) })
-	s := runUntil(t, h, 5*24*time.Hour, subInput())
+	h, fake, s := voidedAt(t, 140*time.Minute)
 
 	require.Equal(t, 2, fake.PayAttempts(failedInv))
 	require.Nil(t, s.Campaign)
@@ -175,12 +179,7 @@ func TestStripeFakeVoidedBeforeSuspension(t *testing.T) {
 // invoice, which ends the campaign (it used to fail the workflow) and gives
 // access back.
 func TestStripeFakeVoidedAfterSuspension(t *testing.T) {
-	h := newSubHarness(t, activities.FinalCancel)
-	fake := newStripeFake(t, h)
-	fake.ScriptPay(failedInv, stripeapi.PayDeclined("insufficient_funds"), stripeapi.PayDeclined("insufficient_funds"))
-	h.signal(0, failedNoEmail())
-	h.at(170*time.Minute, func() { voidInvoice(fake) })
-	s := runUntil(t, h, 5*24*time.Hour, subInput())
+	h, fake, s := voidedAt(t, 170*time.Minute)
 
 	require.Len(t, requestsTo(fake, http.MethodPost, "/v1/invoices/in_1/pay"), 3)
 	require.Nil(t, s.Campaign)
