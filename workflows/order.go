@@ -85,6 +85,12 @@ type orderImpl struct {
 // order, grant access, send the receipt, mark it fulfilled. Events arrive as
 // signals (SignalWithStart from the receiver); each is applied once.
 func OrderWorkflow(ctx workflow.Context, in OrderInput) (OrderState, error) {
+	if in.Rev > OrderRevision {
+		// A receiver newer than this worker started the run. Panicking fails
+		// only this workflow task, which Temporal retries until a worker that
+		// knows the revision takes it; returning would fail the order.
+		panic(fmt.Sprintf("order %s was started at step revision %d; this worker knows up to %d: upgrade the workers first", in.OrderID, in.Rev, OrderRevision))
+	}
 	wf := &orderImpl{ctx: ctx, in: in, state: OrderState{OrderID: in.OrderID, Status: StatusReceived}}
 	if err := wf.setup(); err != nil {
 		return wf.state, err

@@ -530,3 +530,21 @@ func TestOrderReceiptRetriedUntilSent(t *testing.T) {
 		})
 	}
 }
+
+// A run started at a revision this worker does not know is not executed by
+// it: the workflow task fails (and Temporal retries it elsewhere), nothing
+// is written.
+func TestOrderUnknownRevisionWaitsForNewerWorker(t *testing.T) {
+	h := newOrderHarness(t, orderPI)
+	h.signal(0, piEvent("evt_pi_ok", "payment_intent.succeeded", 0))
+	in := orderInput(orderPI)
+	in.Rev = workflows.OrderRevision + 1
+	h.env.ExecuteWorkflow(workflows.OrderWorkflow, in)
+
+	err := h.env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "upgrade the workers first")
+	_, ok := h.store.order(orderPI)
+	require.False(t, ok, "nothing recorded")
+	require.Empty(t, h.store.purposes())
+}
