@@ -258,3 +258,33 @@ func TestDuplicateAfterRetention(t *testing.T) {
 		t.Errorf("the new run repeated effects or skipped the ledger: activities %v, local %v", h.tasks, h.local)
 	}
 }
+
+// A guest checkout (no Stripe customer) through HTTP: the order is fulfilled
+// and its receipt sent, with no entitlement to record; the run does not
+// fail on the missing customer.
+func TestGuestPaymentEndToEnd(t *testing.T) {
+	pi, email := "pi_guest1", "guest1@example.com"
+	mustDeliver(t, build(t, "payment_intent.succeeded", fixtures.Options{PaymentIntentID: pi, Email: email, Guest: true}))
+	id := workflows.OrderID(pi)
+	waitCompleted(t, id)
+	o, err := sys.db.GetOrder(context.Background(), pi)
+	if err != nil || o.Status != payflow.OrderFulfilled || o.CustomerID != "" {
+		t.Fatalf("order %+v, %v; want fulfilled without a customer", o, err)
+	}
+	if got := sentWith("order/" + pi); got["order/"+pi+"/receipt"] != 1 {
+		t.Errorf("receipt sent %v, want once", got)
+	}
+	var msgTo []string
+	for _, m := range sys.sendgrid.Messages() {
+		if m.CustomArgs["payflow_dedupe_key"] == "order/"+pi+"/receipt" {
+			msgTo = m.To
+		}
+	}
+	if len(msgTo) != 1 || msgTo[0] != email {
+		t.Errorf("receipt to %v, want %s", msgTo, email)
+	}
+	_, attrs := describe(t, id)
+	if attrs["PayflowStatus"] != workflows.StatusFulfilled || attrs["StripeCustomerID"] != "" {
+		t.Errorf("search attributes %v", attrs)
+	}
+}

@@ -291,7 +291,17 @@ func (wf *orderImpl) sendEmail(req activities.EmailRequest) error {
 }
 
 // setAccess changes the customer's access (and tells the merchant's app).
+// A guest payment (no Stripe customer, which Checkout makes by default in
+// payment mode) has nobody to hold an entitlement: the step is skipped and
+// the order goes on; revision 0 runs used to fail here, and keep doing so
+// unless they reach it after this change.
 func (wf *orderImpl) setAccess(ch activities.AccessChange) error {
+	if ch.CustomerID == "" &&
+		(wf.in.Rev >= 1 || workflow.GetVersion(wf.ctx, "guest-order-no-access", workflow.DefaultVersion, 1) >= 1) {
+		workflow.GetLogger(wf.ctx).Info("guest payment: no customer to hold access", "order_id", wf.state.OrderID, "access", ch.Status)
+		wf.note("guest payment (no Stripe customer): no access to record as " + ch.Status)
+		return nil
+	}
 	if wf.in.Rev < 1 {
 		return setAccess(wf.ctx, ch)
 	}
@@ -378,7 +388,9 @@ func (wf *orderImpl) fulfil(ev payflow.Event) error {
 	}); err != nil {
 		return err
 	}
-	wf.note("access granted")
+	if wf.state.CustomerID != "" {
+		wf.note("access granted")
+	}
 	if err := wf.sendEmail(activities.EmailRequest{
 		DedupeKey: OrderID(wf.state.OrderID) + "/receipt", Purpose: activities.PurposeReceipt,
 		To: wf.state.Email, CustomerID: wf.state.CustomerID, Vars: wf.emailVars(),

@@ -548,3 +548,37 @@ func TestOrderUnknownRevisionWaitsForNewerWorker(t *testing.T) {
 	require.False(t, ok, "nothing recorded")
 	require.Empty(t, h.store.purposes())
 }
+
+// A guest payment (no Stripe customer, as Checkout makes them by default
+// in payment mode): there is nobody to hold an entitlement, so the order is
+// fulfilled with its receipt and no access step, and the workflow does not
+// fail.
+func TestOrderGuestPaymentFulfilsWithoutAccess(t *testing.T) {
+	for _, rev := range []int{0, workflows.OrderRevision} {
+		t.Run(fmt.Sprintf("rev%d", rev), func(t *testing.T) {
+			h := newOrderHarness(t, orderPI)
+			ev := piEvent("evt_pi_guest", "payment_intent.succeeded", 0)
+			ev.CustomerID = ""
+			h.signal(0, ev)
+			in := orderInput(orderPI)
+			in.Rev = rev
+			h.env.ExecuteWorkflow(workflows.OrderWorkflow, in)
+
+			requireCompleted(t, h)
+			s := orderResult(t, h)
+			require.Equal(t, workflows.StatusFulfilled, s.Status)
+			o, _ := h.store.order(orderPI)
+			require.Equal(t, payflow.OrderFulfilled, o.Status)
+			require.Empty(t, h.store.entitlementLog())
+			var steps []string
+			for _, st := range s.Steps {
+				steps = append(steps, st.What)
+			}
+			require.Equal(t, []string{"payment recorded", "guest payment (no Stripe customer): no access to record as granted",
+				"receipt sent", "order fulfilled"}, steps)
+			e, ok := h.store.email("order/pi_1/receipt")
+			require.True(t, ok)
+			require.Equal(t, buyerEmail, e.To)
+		})
+	}
+}

@@ -35,6 +35,7 @@ func runTrigger(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.PaymentStatus, "payment-status", "", "checkout session payment_status (paid, unpaid, no_payment_required)")
 	fs.StringVar(&o.Mode, "mode", "", "checkout session mode (payment, subscription)")
 	fs.StringVar(&o.DeclineCode, "decline-code", "", "decline code for failed payments")
+	fs.BoolVar(&o.Guest, "guest", false, "a payment without a Stripe customer (guest checkout)")
 	print := fs.Bool("print", false, "print the event JSON instead of sending it")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
