@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,12 @@ func TestCoreEventsEndToEnd(t *testing.T) {
 	}
 	if len(h.tasks) != 0 {
 		t.Errorf("activity tasks %v, want none (every step is a local activity)", h.tasks)
+	}
+	// The UI's line for each step says what it did.
+	for _, want := range []string{"RecordOrder pending", "SendEmail receipt", "RecordOrder fulfilled"} {
+		if !slices.Contains(h.summaries, want) {
+			t.Errorf("step summaries %q lack %q", h.summaries, want)
+		}
 	}
 	if h.workflowTasks > 4 || h.upserts > 1 {
 		t.Errorf("an order took %d workflow tasks and %d search attribute upserts, want at most 4 and 1", h.workflowTasks, h.upserts)
@@ -117,6 +124,7 @@ type historySummary struct {
 	upserts       int             // search attribute upserts
 	timers        int             // timers started
 	localFailures int             // local activity markers that carry a failure
+	summaries     []string        // the one-line summaries the UI shows for the markers
 }
 
 func historyOf(t testing.TB, id string) historySummary {
@@ -139,6 +147,10 @@ func historyOf(t testing.TB, id string) historySummary {
 			}
 			if ev.GetMarkerRecordedEventAttributes().GetFailure() != nil {
 				h.localFailures++
+			}
+			var summary string
+			if d := ev.GetUserMetadata().GetSummary().GetData(); d != nil && json.Unmarshal(d, &summary) == nil {
+				h.summaries = append(h.summaries, summary)
 			}
 		case ev.GetTimerStartedEventAttributes() != nil:
 			h.timers++
