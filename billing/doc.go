@@ -1,0 +1,171 @@
+// Package billing is payflow's billing core: every rule about
+// subscriptions, invoices, dunning, one-off orders, refunds, disputes,
+// access and what each email says, as plain Go. It does no I/O, reads no
+// clock (now is a parameter), starts no goroutines, never ranges over a map
+// to decide anything, and imports only the standard library and the root
+// package, so workflow code may call it (Temporal's workflowcheck).
+//
+// # Shape
+//
+// Each entity is one serialisable struct, small enough to hand whole to
+// continue-as-new, and is changed only by pure functions that return the new
+// state and the commands to run:
+//
+//	ApplySubscription(s, ev, policy, now)   FireSubscriptionTimer(s, timer, now)
+//	ApplyChargeResult(s, result, now)       ApplyRecheck(s, result, now)
+//	ApplyOrder(o, ev, now)                  OrderFromRecord(row)
+//	ApplyDispute(d, ev, policy, now)        ApplyDisputeOwner(d, owner, now)   FireDisputeTimer(d, timer, now)
+//
+// A workflow is a thin loop: wait for a signal or the earliest of
+// State.Timers(); hand it to the core; run the returned commands in order
+// (activities, timers, search attributes, signals); feed activity answers
+// that the core asked for (RetryCharge → ApplyChargeResult, RecheckInvoice →
+// ApplyRecheck, LookupPaymentOwner → ApplyDisputeOwner) back in; expose the
+// state through the query and Describe() through the UI. The input is
+// billing.Event (FromPayflow converts the receiver's payflow.Event). A
+// duplicate event (same Stripe event ID; the last MaxSeen are kept in the
+// state) returns no commands. Inputs are never modified.
+//
+// # Subscriptions (Subscription)
+//
+// Status is exactly Stripe's: incomplete, incomplete_expired, trialing,
+// active, past_due, unpaid, paused, canceled
+// (docs.stripe.com/api/subscriptions/object#subscription_object-status), and
+// is taken only from customer.subscription.* snapshots. A snapshot is
+// applied only when newer than the last applied (SnapshotKey: Stripe's
+// created second, then, within one second, the later lifecycle stage, then
+// created < updated < deleted, then the event ID), so events applied in any
+// order end in the same state; canceled and incomplete_expired are terminal.
+// Items (price, product, quantity), the current period, cancel_at_period_end
+// and pause_collection come from the same snapshot.
+//
+// What the status means for the subscription's products (its source is
+// subscription/<id>; every item's product is covered, and a product dropped
+// from the items — an upgrade from basic to pro — is revoked for this source
+// only):
+//
+//	active, trialing, past_due   granted until the period end, unless a campaign suspended or ended it
+//	paused                       suspended (a trial ended without a payment method; Stripe raises no invoices until resumed)
+//	incomplete                   nothing granted (the first invoice is unpaid)
+//	unpaid, canceled, incomplete_expired   revoked
+//
+// Pausing collection (pause_collection) keeps status active and access on:
+// it is Stripe's "service for free for a while"
+// (docs.stripe.com/billing/subscriptions/pause-payment). Before the first
+// snapshot nothing is granted: the snapshot always follows.
+//
+// # Invoices
+//
+// Each invoice has its own state: draft → open → paid | void |
+// uncollectible, uncollectible → paid | void
+// (docs.stripe.com/invoicing/integration/workflow-transitions); a status
+// never moves back, so invoice.paid and invoice.payment_succeeded act once.
+// Events about invoices are applied whatever the subscription's status: an
+// invoice.paid that arrives after customer.subscription.deleted is still
+// recorded and receipted. A paid invoice gets a receipt quoting its own ID,
+// amount and period, unless nothing was charged (a trial's $0 invoice,
+// docs.stripe.com/billing/subscriptions/trials), or it had a campaign, which
+// then recovers ("payment recovered" instead).
+//
+// # Dunning (Campaign, Policy)
+//
+// One campaign per unpaid invoice, started by its first
+// invoice.payment_failed or invoice.payment_action_required; another
+// invoice's payment (a proration with attempt_count 1, a one-off invoice)
+// never ends it. Not dunned: the first invoice (billing_reason
+// subscription_create, or the subscription incomplete) — Stripe does not
+// retry it and expires the subscription to incomplete_expired after 23 hours
+// (docs.stripe.com/billing/subscriptions/overview), so the customer gets one
+// "complete your payment" email and the status follows the snapshot;
+// send_invoice invoices (the customer pays them; Stripe sends past_due
+// snapshots, which set the status); failures after the subscription ended.
+//
+// The campaign copies the Policy in force when it starts (mode, retry
+// delays counted from the failure, grace, final action, hard-decline codes)
+// and keeps it for life. In payflow mode it retries at each delay
+// (RetryCharge with idempotency key <workflow>/<invoice>/retry-<n>) and
+// sends a reminder after each failed retry; in stripe mode Stripe retries
+// and each new attempt_count ("number of payment attempts … from the
+// perspective of the payment retry schedule", docs.stripe.com/api/invoices/object)
+// gets a reminder. A hard decline stops retries and asks for another card;
+// 3-D Secure (payment_action_required) sends the authentication link. When
+// grace ends, and before the final action (cancel, unpaid: access revoked;
+// none: access stays suspended), Stripe is re-read (RecheckInvoice) so a
+// stale view never punishes a payer; if the final action is due when grace
+// ends, it supersedes the suspension. A payment at any moment, or the
+// invoice voided or marked uncollectible, ends that invoice's campaign;
+// cancellation ends every campaign without emails. The dunning stage (none,
+// retrying, awaiting_customer, suspended, final) is the subscription's most
+// advanced campaign's, a search attribute of its own beside the status; it
+// goes back to none when the last campaign ends.
+//
+// # Orders (Order)
+//
+// A one-off payment, order/<payment_intent>. payment_intent.succeeded,
+// checkout.session.completed (paid or no_payment_required) and
+// checkout.session.async_payment_succeeded fulfil once: access for the
+// products bought, a receipt. The products come from the strongest source
+// seen — Checkout line items over the session's metadata.product over the
+// payment's metadata.product — whatever the arrival order; "default" only
+// for a paid order that names none (and it is revoked if a stronger source
+// names the product later). The status is derived from the facts
+// (Order.Status), never from the last event.
+//
+// # Refunds and disputes
+//
+// charge.refunded reports the charge's cumulative amount_refunded and
+// refunded=true only for a full refund (docs.stripe.com/api/charges/object).
+// Every increase is recorded (RecordRefund), partial or full. For an order,
+// a full refund revokes what the order granted — for its own source only, so
+// a subscription paying for the same product keeps it — and is confirmed by
+// email; a partial refund changes no access; a refund that arrives before
+// the payment is recorded and nothing else (no fulfilment, no "default"
+// product), and a payment after a full refund never grants. For a
+// subscription invoice the refund is recorded on the invoice, which stays
+// paid: Stripe neither voids a paid invoice nor cancels the subscription
+// when its payment is refunded, so access keeps following the
+// subscription's status, and a merchant who wants the customer out cancels
+// in Stripe.
+//
+// A dispute (Dispute, dispute/<id>) alerts the operator, reminds them before
+// the evidence deadline unless evidence was submitted, records
+// funds_withdrawn and funds_reinstated, and forwards every event to the
+// owner of the disputed payment (NotifyOwner; LookupPaymentOwner when the
+// event does not say), which applies the consequence to its own access. An
+// order's products are suspended while the dispute is open, granted again
+// if it is won (warning_closed and prevented count as won), revoked if
+// lost; a subscription invoice records the dispute and leaves access to the
+// subscription's status. A closed dispute never reopens.
+//
+// # Access
+//
+// Every change of access is per source (SetAccess: customer, product,
+// source order/<pi> or subscription/<sub>, status, valid_until). The
+// customer's effective access to a product (EffectiveAccess) is granted if
+// any source grants it, else suspended if any suspends it, else revoked.
+//
+// # Commands
+//
+// RecordSubscription, RecordInvoice, RecordOrder, RecordRefund,
+// RecordDispute, SetAccess, SendEmail (purpose, dedupe key, vars; Render
+// turns them into subject and body in the activity), RetryCharge,
+// RecheckInvoice, CancelSubscription, ScheduleTimer, CancelTimers,
+// UpsertSearchAttributes, LookupPaymentOwner, NotifyOwner, Note. Within one
+// call they are ordered records, access, Stripe calls and signals, timers,
+// search attributes, emails, notes.
+//
+// # What the receiver must decode for the core
+//
+// payflow.Event carries one product and one amount per event. The core
+// reads (Event): every subscription item (items.data[].id, price.id,
+// price.product, quantity); amount_due and amount_paid separately;
+// collection_method; pause_collection.behavior; next_payment_attempt;
+// current_period_start; the invoice's line period end (today
+// current_period_end from lines[0]); Checkout line items
+// (price.product, which needs the line items expanded or fetched);
+// whether a product came from the session's or the payment's metadata; and
+// for charge.refunded and charge.dispute.* the invoice (and its
+// subscription) the charge paid, so the event reaches the subscription. In
+// API versions after 2023-10-16 these move (items[].current_period_end,
+// invoice.parent.subscription_details.subscription, invoice payments).
+package billing

@@ -1,0 +1,220 @@
+package billing
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Campaign chases one unpaid invoice. Times are absolute, so a campaign
+// resumes exactly after continue-as-new or a deploy; the policy is the one
+// in force when it started.
+type Campaign struct {
+	InvoiceID      string     `json:"invoice_id"`
+	Policy         Policy     `json:"policy"`
+	FailedAt       time.Time  `json:"failed_at"`
+	Attempts       int        `json:"attempts"` // payflow retries made
+	NextRetryAt    *time.Time `json:"next_retry_at,omitempty"`
+	GraceEndsAt    time.Time  `json:"grace_ends_at"`
+	FinalAt        *time.Time `json:"final_at,omitempty"`
+	Suspended      bool       `json:"suspended"`
+	HardDecline    bool       `json:"hard_decline,omitempty"`
+	ActionRequired bool       `json:"action_required,omitempty"`
+	DeclineCode    string     `json:"decline_code,omitempty"`
+	StripeAttempt  int64      `json:"stripe_attempt,omitempty"`
+	ChargePending  int        `json:"charge_pending,omitempty"` // the retry whose result is awaited
+	SuspendPending bool       `json:"suspend_pending,omitempty"`
+	FinalPending   bool       `json:"final_pending,omitempty"`
+	Final          bool       `json:"final"` // final action taken; a late payment still recovers
+}
+
+// Stage is where the campaign stands.
+func (c Campaign) Stage() string {
+	switch {
+	case c.Final:
+		return StageFinal
+	case c.Suspended:
+		return StageSuspended
+	case c.HardDecline || c.ActionRequired:
+		return StageAwaitingCustomer
+	}
+	return StageRetrying
+}
+
+// timers lists the campaign's pending wake-ups. Firing any of them at or
+// after its time makes progress (it is no longer listed afterwards).
+func (c Campaign) timers() []Timer {
+	if c.Final {
+		return nil
+	}
+	var out []Timer
+	if c.NextRetryAt != nil && c.ChargePending == 0 {
+		out = append(out, Timer{Campaign: c.InvoiceID, Kind: TimerRetry, At: *c.NextRetryAt})
+	}
+	if !c.Suspended && !c.SuspendPending {
+		out = append(out, Timer{Campaign: c.InvoiceID, Kind: TimerGrace, At: c.GraceEndsAt})
+	}
+	if c.FinalAt != nil && c.NextRetryAt == nil && c.ChargePending == 0 && !c.FinalPending {
+		out = append(out, Timer{Campaign: c.InvoiceID, Kind: TimerFinal, At: *c.FinalAt})
+	}
+	return out
+}
+
+// Timers lists every pending timer, earliest first.
+func (s Subscription) Timers() []Timer {
+	var out []Timer
+	for _, c := range s.Campaigns {
+		out = append(out, c.timers()...)
+	}
+	slices.SortStableFunc(out, func(a, b Timer) int { return a.At.Compare(b.At) })
+	return out
+}
+
+func (c Campaign) clone() Campaign {
+	c.Policy = c.Policy.clone()
+	c.NextRetryAt, c.FinalAt = clonePtr(c.NextRetryAt), clonePtr(c.FinalAt)
+	return c
+}
+
+func clonePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := *t
+	return &v
+}
+
+func (s *Subscription) campaign(invoiceID string) *Campaign {
+	for i := range s.Campaigns {
+		if s.Campaigns[i].InvoiceID == invoiceID {
+			return &s.Campaigns[i]
+		}
+	}
+	return nil
+}
+
+// retime replaces the campaign's timers with its current ones.
+func (st *subStep) retime(c *Campaign) {
+	st.emit(CancelTimers{Campaign: c.InvoiceID})
+	for _, t := range c.timers() {
+		st.emit(ScheduleTimer{Timer: t})
+	}
+}
+
+// endCampaign drops the invoice's campaign, if any, without emails.
+func (st *subStep) endCampaign(invoiceID, why string) bool {
+	s := st.s
+	i := slices.IndexFunc(s.Campaigns, func(c Campaign) bool { return c.InvoiceID == invoiceID })
+	if i < 0 {
+		return false
+	}
+	s.Campaigns = slices.Delete(s.Campaigns, i, i+1)
+	st.emit(CancelTimers{Campaign: invoiceID})
+	st.note("campaign for invoice %s ended: %s", invoiceID, why)
+	return true
+}
+
+func (st *subStep) campaignVars(c *Campaign) map[string]string {
+	inv, _ := st.s.Invoice(c.InvoiceID)
+	v := map[string]string{"invoice_id": c.InvoiceID, "hosted_url": inv.HostedURL,
+		"amount": FormatAmount(inv.AmountDue, inv.Currency), "reason": c.DeclineCode, "attempt": fmt.Sprint(c.Attempts)}
+	if c.NextRetryAt != nil {
+		v["next_retry"] = FormatDate(*c.NextRetryAt)
+	}
+	return v
+}
+
+// failed handles invoice.payment_failed (action: payment_action_required)
+// for an open invoice. The first invoice of a subscription is not dunned:
+// Stripe keeps the subscription incomplete and, unpaid after 23 hours,
+// expires it to incomplete_expired and voids the invoice
+// (docs.stripe.com/billing/subscriptions/overview#payment-status); the
+// customer is asked once to complete the payment. Invoices sent for manual
+// payment (collection_method send_invoice) are not charged, so not dunned.
+func (st *subStep) failed(id string, ev Event, action bool) {
+	s := st.s
+	inv, _ := s.Invoice(id)
+	vars := map[string]string{"invoice_id": id, "amount": FormatAmount(inv.AmountDue, inv.Currency),
+		"hosted_url": inv.HostedURL, "reason": firstNonEmpty(ev.DeclineCode, ev.FailureCode)}
+	switch {
+	case inv.BillingReason == "subscription_create" || s.Status == StatusIncomplete:
+		if action {
+			st.email(id+"/action-required", PurposeActionRequired, vars)
+		} else {
+			st.email(id+"/incomplete", PurposeSubscriptionIncomplete, vars)
+		}
+		st.note("first invoice %s not paid: subscription stays incomplete, no retries", id)
+		return
+	case s.Terminal():
+		st.note("payment for invoice %s failed after the subscription ended", id)
+		return
+	case inv.CollectionMethod == "send_invoice":
+		st.note("payment for invoice %s (send_invoice) failed: the customer pays it themselves", id)
+		return
+	}
+	c := s.campaign(id)
+	if c == nil {
+		st.startCampaign(id, ev, action)
+		return
+	}
+	c.DeclineCode = firstNonEmpty(ev.DeclineCode, c.DeclineCode)
+	switch {
+	case c.Final:
+	case action && !c.ActionRequired:
+		c.ActionRequired, c.NextRetryAt = true, nil
+		st.email(id+"/action-required", PurposeActionRequired, st.campaignVars(c))
+		st.retime(c)
+	case c.Policy.IsHardDecline(ev.DeclineCode) && !c.HardDecline:
+		st.hardDecline(c)
+	case c.Policy.Mode == ModeStripe && ev.AttemptCount > c.StripeAttempt && !c.HardDecline && !c.ActionRequired:
+		c.StripeAttempt, c.Attempts = ev.AttemptCount, int(ev.AttemptCount)-1
+		vars := st.campaignVars(c)
+		vars["next_retry"] = formatUnix(ev.NextPaymentAttempt)
+		st.email(fmt.Sprintf("%s/stripe-attempt-%d", id, ev.AttemptCount), PurposeDunningReminder, vars)
+	default:
+		// Our own retry makes Stripe send this too; the retry's result
+		// already told the customer.
+		st.note("payment for invoice %s failed again (attempt %d)", id, ev.AttemptCount)
+	}
+}
+
+func (st *subStep) startCampaign(id string, ev Event, action bool) {
+	p, now := st.p.clone(), st.now
+	c := Campaign{InvoiceID: id, Policy: p, FailedAt: now, GraceEndsAt: now.Add(p.Grace),
+		DeclineCode: firstNonEmpty(ev.DeclineCode, ev.FailureCode), StripeAttempt: ev.AttemptCount}
+	payflowRetries := p.Mode == ModePayflow && len(p.RetryDelays) > 0
+	if payflowRetries {
+		final := now.Add(p.RetryDelays[len(p.RetryDelays)-1])
+		c.FinalAt = &final
+	}
+	st.s.Campaigns = append(st.s.Campaigns, c)
+	cp := st.s.campaign(id)
+	st.note("payment for invoice %s failed: campaign started (%s mode)", id, p.Mode)
+	switch {
+	case action:
+		cp.ActionRequired = true
+		st.email(id+"/action-required", PurposeActionRequired, st.campaignVars(cp))
+	case p.IsHardDecline(cp.DeclineCode):
+		cp.HardDecline = true
+		st.email(id+"/hard-decline", PurposeDunningHardDecline, st.campaignVars(cp))
+	default:
+		if payflowRetries {
+			next := now.Add(p.RetryDelays[0])
+			cp.NextRetryAt = &next
+		}
+		vars := st.campaignVars(cp)
+		if !payflowRetries {
+			vars["next_retry"] = formatUnix(ev.NextPaymentAttempt)
+		}
+		st.email(id+"/first-failure", PurposeDunningFirst, vars)
+	}
+	st.retime(cp)
+}
+
+// hardDecline stops retries that cannot succeed and asks for another card.
+func (st *subStep) hardDecline(c *Campaign) {
+	c.HardDecline, c.NextRetryAt = true, nil
+	st.note("hard decline (%s) for invoice %s: retries stopped", c.DeclineCode, c.InvoiceID)
+	st.email(c.InvoiceID+"/hard-decline", PurposeDunningHardDecline, st.campaignVars(c))
+	st.retime(c)
+}

@@ -1,0 +1,100 @@
+package billing
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payflow/payflow"
+)
+
+func TestEveryPurposeRenders(t *testing.T) {
+	ps := Purposes()
+	if !slices.IsSorted(ps) || len(ps) != 17 {
+		t.Fatalf("purposes %v", ps)
+	}
+	for _, p := range ps {
+		s, b, err := Render(p, map[string]string{"amount": "20.00 USD", "invoice_id": "in_1"})
+		if err != nil || s == "" || b == "" || strings.Contains(s+b, "no value") {
+			t.Errorf("%s: %q %q %v", p, s, b, err)
+		}
+	}
+	if _, _, err := Render("nope", nil); err == nil {
+		t.Error("unknown purpose rendered")
+	}
+	s, b, _ := Render(PurposeInvoiceReceipt, map[string]string{"amount": "12.50 USD", "invoice_id": "in_up"})
+	if s != "Payment received: 12.50 USD" || !strings.Contains(b, "in_up") {
+		t.Errorf("receipt %q %q", s, b)
+	}
+	_, b, _ = Render(PurposeSubscriptionIncomplete, map[string]string{"hosted_url": "https://x"})
+	if strings.Contains(b, "try again") {
+		t.Errorf("incomplete notice promises a retry: %q", b)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	p := DefaultPolicy()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.IsHardDecline("stolen_card") || p.IsHardDecline("insufficient_funds") || p.IsHardDecline("") {
+		t.Error("hard declines")
+	}
+	a := DefaultHardDeclines()
+	a[0] = "changed"
+	if DefaultHardDeclines()[0] == "changed" || !slices.IsSorted(DefaultHardDeclines()) {
+		t.Error("DefaultHardDeclines must return a fresh sorted slice")
+	}
+	for _, bad := range []Policy{
+		{Mode: "x", FinalAction: FinalCancel},
+		{Mode: ModePayflow, FinalAction: "x"},
+		{Mode: ModePayflow, FinalAction: FinalNone, Grace: -1},
+		{Mode: ModePayflow, FinalAction: FinalNone, RetryDelays: []time.Duration{2 * time.Hour, time.Hour}},
+	} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+	d, err := ParseDelays(" 3s, 6s ,40s,")
+	if err != nil || !slices.Equal(d, []time.Duration{3 * time.Second, 6 * time.Second, 40 * time.Second}) {
+		t.Errorf("%v %v", d, err)
+	}
+	if _, err := ParseDelays("3x"); err == nil {
+		t.Error("bad duration parsed")
+	}
+}
+
+func TestFromPayflow(t *testing.T) {
+	sub := FromPayflow(payflow.Event{ID: "e", Type: "customer.subscription.updated", ObjectType: "subscription",
+		ProductID: "prod_pro", PriceID: "price_pro", Status: "active", CurrentPeriodEnd: 99})
+	if len(sub.Items) != 1 || sub.Items[0].ProductID != "prod_pro" || sub.CurrentPeriodEnd != 99 {
+		t.Errorf("subscription %+v", sub)
+	}
+	paid := FromPayflow(payflow.Event{Type: "invoice.paid", ObjectType: "invoice", InvoiceID: "in_1", Amount: 2000, CurrentPeriodEnd: 77})
+	if paid.AmountPaid != 2000 || paid.AmountDue != 2000 || paid.PeriodEnd != 77 || paid.CurrentPeriodEnd != 0 {
+		t.Errorf("invoice %+v", paid)
+	}
+	failed := FromPayflow(payflow.Event{Type: "invoice.payment_failed", ObjectType: "invoice", Amount: 2000})
+	if failed.AmountPaid != 0 || failed.AmountDue != 2000 {
+		t.Errorf("failed invoice %+v", failed)
+	}
+	cs := FromPayflow(payflow.Event{Type: "checkout.session.completed", ObjectType: "checkout.session", ProductID: "p"})
+	pi := FromPayflow(payflow.Event{Type: "payment_intent.succeeded", ObjectType: "payment_intent", ProductID: "q"})
+	if cs.ProductFrom != ProductFromCheckoutMetadata || pi.ProductFrom != ProductFromPaymentMetadata || productRank(cs.ProductFrom) <= productRank(pi.ProductFrom) {
+		t.Errorf("product sources %q %q", cs.ProductFrom, pi.ProductFrom)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	r := active(t, DefaultPolicy())
+	r.now = t0.Add(30 * day)
+	r.apply(failedInv("evt_f1", "in_1", 30*day, 2000, "subscription_cycle", "insufficient_funds"))
+	if d := r.s.Describe(); !strings.Contains(d, "sub_1: active") || !strings.Contains(d, "retry 1 of 3") {
+		t.Errorf("describe %q", d)
+	}
+	o, _ := applyOrder(NewOrder("pi_1"), piSucceeded("evt_1", "prod_x"))
+	if d := o.Describe(); d != "order pi_1: fulfilled (50.00 USD, prod_x)" {
+		t.Errorf("describe %q", d)
+	}
+}

@@ -1,0 +1,175 @@
+package billing
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/payflow/payflow"
+)
+
+// Event is what the core reads from one Stripe event. It is a superset of
+// payflow.Event: subscriptions have several items, an invoice's paid and due
+// amounts differ, and the product a one-off payment buys comes with where it
+// was read from. FromPayflow fills it from what the receiver decodes today;
+// the fields payflow.Event lacks are listed on FromPayflow.
+type Event struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Created int64  `json:"created"` // Stripe's clock, Unix seconds
+
+	CustomerID     string `json:"customer_id,omitempty"`
+	Email          string `json:"email,omitempty"`
+	PaymentIntent  string `json:"payment_intent,omitempty"`
+	CheckoutID     string `json:"checkout_session,omitempty"`
+	InvoiceID      string `json:"invoice,omitempty"`
+	SubscriptionID string `json:"subscription,omitempty"`
+	ChargeID       string `json:"charge,omitempty"`
+	DisputeID      string `json:"dispute,omitempty"`
+
+	// Amount: payment intent amount, checkout amount_total, charge amount,
+	// dispute amount. Invoices use AmountDue and AmountPaid.
+	Amount         int64  `json:"amount,omitempty"`
+	AmountDue      int64  `json:"amount_due,omitempty"`
+	AmountPaid     int64  `json:"amount_paid,omitempty"`
+	AmountRefunded int64  `json:"amount_refunded,omitempty"` // charge: cumulative
+	Refunded       bool   `json:"refunded,omitempty"`        // charge: fully refunded
+	Currency       string `json:"currency,omitempty"`
+	Status         string `json:"status,omitempty"` // the object's own status
+	PaymentStatus  string `json:"payment_status,omitempty"`
+	Mode           string `json:"mode,omitempty"`
+
+	DeclineCode    string `json:"decline_code,omitempty"`
+	FailureCode    string `json:"failure_code,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
+
+	// Invoices.
+	HostedInvoiceURL   string `json:"hosted_invoice_url,omitempty"`
+	AttemptCount       int64  `json:"attempt_count,omitempty"`
+	BillingReason      string `json:"billing_reason,omitempty"`
+	CollectionMethod   string `json:"collection_method,omitempty"`
+	NextPaymentAttempt int64  `json:"next_payment_attempt,omitempty"`
+	PeriodEnd          int64  `json:"period_end,omitempty"` // the invoice's own service period end (its lines)
+
+	// Subscriptions (customer.subscription.* snapshots).
+	Items              []Item `json:"items,omitempty"`
+	CurrentPeriodStart int64  `json:"current_period_start,omitempty"`
+	CurrentPeriodEnd   int64  `json:"current_period_end,omitempty"`
+	CancelAtPeriodEnd  bool   `json:"cancel_at_period_end,omitempty"`
+	TrialEnd           int64  `json:"trial_end,omitempty"`
+	PauseCollection    string `json:"pause_collection,omitempty"` // behavior: keep_as_draft, mark_uncollectible, void
+
+	// One-off payments: the products bought and where they were read from.
+	Products    []string `json:"products,omitempty"`
+	ProductFrom string   `json:"product_from,omitempty"` // ProductFrom* constants
+
+	// Disputes.
+	DisputeReason string `json:"dispute_reason,omitempty"`
+	EvidenceDueBy int64  `json:"evidence_due_by,omitempty"`
+}
+
+// Item is one subscription item: a price of a product, times a quantity.
+type Item struct {
+	ID        string `json:"id,omitempty"` // si_…
+	PriceID   string `json:"price,omitempty"`
+	ProductID string `json:"product"`
+	Quantity  int64  `json:"quantity,omitempty"`
+}
+
+// Where a one-off payment's product was read from, weakest first. A
+// stronger source always wins over a weaker one, whichever event arrives
+// first, so an order's product never depends on delivery order.
+const (
+	ProductFromPaymentMetadata  = "payment_metadata"  // metadata.product of the payment intent or charge
+	ProductFromCheckoutMetadata = "checkout_metadata" // metadata.product of the Checkout Session
+	ProductFromLineItems        = "line_items"        // the Checkout Session's line items (price.product)
+)
+
+func productRank(from string) int {
+	switch from {
+	case ProductFromPaymentMetadata:
+		return 1
+	case ProductFromCheckoutMetadata:
+		return 2
+	case ProductFromLineItems:
+		return 3
+	}
+	return 0
+}
+
+// FromPayflow converts what the receiver decodes today. payflow.Event
+// carries one product and one amount per event, so:
+//   - a subscription snapshot gets one item (items.data[0]);
+//   - an invoice's Amount is amount_paid when positive, else amount_due:
+//     paid events set both AmountPaid and AmountDue to it, others AmountDue;
+//   - metadata.product becomes Products with ProductFrom checkout or
+//     payment metadata by the object type; line items are not decoded.
+//
+// The decoder must add (see the package documentation): every subscription
+// item with its quantity, amount_due and amount_paid separately,
+// collection_method, pause_collection.behavior, next_payment_attempt,
+// current_period_start, Checkout line items, and a charge's or dispute's
+// invoice (and that invoice's subscription) where Stripe gives it.
+func FromPayflow(e payflow.Event) Event {
+	out := Event{
+		ID: e.ID, Type: e.Type, Created: e.Created,
+		CustomerID: e.CustomerID, Email: e.Email, PaymentIntent: e.PaymentIntent, CheckoutID: e.CheckoutID,
+		InvoiceID: e.InvoiceID, SubscriptionID: e.SubscriptionID, ChargeID: e.ChargeID, DisputeID: e.DisputeID,
+		Amount: e.Amount, AmountRefunded: e.AmountRefunded, Refunded: e.Refunded, Currency: e.Currency,
+		Status: e.Status, PaymentStatus: e.PaymentStatus, Mode: e.Mode,
+		DeclineCode: e.DeclineCode, FailureCode: e.FailureCode, FailureMessage: e.FailureMessage,
+		HostedInvoiceURL: e.HostedInvoiceURL, AttemptCount: e.AttemptCount, BillingReason: e.BillingReason,
+		CancelAtPeriodEnd: e.CancelAtPeriodEnd, TrialEnd: e.TrialEnd,
+		DisputeReason: e.DisputeReason, EvidenceDueBy: e.EvidenceDueBy,
+	}
+	switch e.ObjectType {
+	case "subscription":
+		out.CurrentPeriodEnd = e.CurrentPeriodEnd
+		if e.ProductID != "" {
+			out.Items = []Item{{PriceID: e.PriceID, ProductID: e.ProductID, Quantity: 1}}
+		}
+	case "invoice":
+		out.PeriodEnd = e.CurrentPeriodEnd // the decoder reads lines[0].period.end
+		out.AmountDue = e.Amount
+		if e.Type == "invoice.paid" || e.Type == "invoice.payment_succeeded" {
+			out.AmountPaid = e.Amount
+		}
+	case "checkout.session":
+		if e.ProductID != "" {
+			out.Products, out.ProductFrom = []string{e.ProductID}, ProductFromCheckoutMetadata
+		}
+	case "payment_intent", "charge":
+		if e.ProductID != "" {
+			out.Products, out.ProductFrom = []string{e.ProductID}, ProductFromPaymentMetadata
+		}
+	}
+	return out
+}
+
+// products returns the sorted, distinct, non-empty product IDs of items.
+func itemProducts(items []Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.ProductID)
+	}
+	return sortedSet(out)
+}
+
+func sortedSet(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
