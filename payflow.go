@@ -263,6 +263,9 @@ type Store interface {
 
 	CustomerSummary(ctx context.Context, customerID string) (CustomerSummary, error)
 	Ping(ctx context.Context) error
+	// WriteCheck makes a small real write, for readiness: a database that
+	// answers a ping may still refuse writes.
+	WriteCheck(ctx context.Context) error
 	Close() error
 }
 

@@ -29,6 +29,10 @@ type Activities struct {
 	Metrics     *Metrics
 	Log         *slog.Logger
 	Now         func() time.Time // for tests; nil means time.Now
+
+	// sent remembers, in this process, emails the provider accepted whose
+	// ledger row is not finished yet (email.go).
+	sent sendMemo
 }
 
 func (a *Activities) now() time.Time {

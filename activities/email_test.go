@@ -168,8 +168,6 @@ func TestSendEmailWithoutRecipient(t *testing.T) {
 	ctx := context.Background()
 	db := newStore(t)
 	sg, mailer := startSendGrid(t)
-	a := newActivities(db)
-	a.Mailer = mailer
 
 	cases := []struct {
 		name string
@@ -183,9 +181,10 @@ func TestSendEmailWithoutRecipient(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := *a
+			a := newActivities(db)
+			a.Mailer = mailer
 			if tc.a != nil {
-				tc.a(&a)
+				tc.a(a)
 			}
 			if err := a.SendEmail(ctx, tc.req); err != nil {
 				t.Fatalf("err %v, want nil (nothing a retry could fix)", err)

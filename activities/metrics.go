@@ -14,7 +14,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		OrdersFulfilled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "payflow_orders_fulfilled_total", Help: "Orders fulfilled (access granted and receipt sent)."}),
 		Emails: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "payflow_emails_total", Help: "Emails by purpose and outcome (sent, outbox, failed, retry)."},
+			Name: "payflow_emails_total", Help: "Emails by purpose and outcome: sent, possible_duplicate (sent again after an attempt whose outcome is unknown), outbox, failed, retry."},
 			[]string{"purpose", "outcome"}),
 	}
 	reg.MustRegister(m.OrdersFulfilled, m.Emails)

@@ -39,9 +39,10 @@ var Vars = []Var{
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace", false},
 	{"TEMPORAL_TASK_QUEUE", "payflow", "Task queue of the worker", false},
 	{"PAYFLOW_ADDR", ":4242", "Receiver listen address", false},
-	{"PAYFLOW_METRICS_ADDR", ":9464", "Worker's /metrics, /healthz, /readyz listen address", false},
+	{"PAYFLOW_METRICS_ADDR", ":9464", "Operations listener of each process (serve, worker, dev): /metrics, /healthz, /readyz; /metrics is never on PAYFLOW_ADDR", false},
 	{"WEBHOOK_TOLERANCE", "300s", "Signature timestamp tolerance (past); the future is allowed 30s of clock skew", false},
 	{"WEBHOOK_MAX_BODY", "1048576", "Largest accepted body in bytes (413 above)", false},
+	{"WEBHOOK_MAX_CONNECTIONS", "512", "Connections the receiver serves at once (503 above); with WEBHOOK_MAX_BODY it bounds the receiver's memory", false},
 	{"PROVISIONING_WEBHOOK_URL", "", "Merchant app URL told of every access change", false},
 	{"PROVISIONING_WEBHOOK_SECRET", "", "HMAC-SHA256 key for Payflow-Signature on those calls", true},
 	{"DUNNING_MODE", "payflow", "payflow: payflow retries the charge; stripe: Stripe's Smart Retries do", false},
@@ -57,6 +58,7 @@ type Config struct {
 	WebhookSecrets     []string
 	WebhookTolerance   time.Duration
 	WebhookMaxBody     int
+	WebhookMaxConns    int
 	StripeAPIKey       string
 	StripeAPIBase      string
 	SendGridAPIKey     string
@@ -119,6 +121,11 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("WEBHOOK_MAX_BODY", "want a byte count of at least 1024, got %q", get("WEBHOOK_MAX_BODY", ""))
 	} else {
 		c.WebhookMaxBody = n
+	}
+	if n, err := strconv.Atoi(get("WEBHOOK_MAX_CONNECTIONS", "512")); err != nil || n < 1 {
+		bad("WEBHOOK_MAX_CONNECTIONS", "want a positive number of connections, got %q", get("WEBHOOK_MAX_CONNECTIONS", ""))
+	} else {
+		c.WebhookMaxConns = n
 	}
 	for _, s := range c.WebhookSecrets {
 		if !strings.HasPrefix(s, "whsec_") {
@@ -218,6 +225,7 @@ func (c Config) Print(w io.Writer) {
 		{"PAYFLOW_METRICS_ADDR", c.MetricsAddr},
 		{"WEBHOOK_TOLERANCE", c.WebhookTolerance.String()},
 		{"WEBHOOK_MAX_BODY", strconv.Itoa(c.WebhookMaxBody)},
+		{"WEBHOOK_MAX_CONNECTIONS", strconv.Itoa(c.WebhookMaxConns)},
 		{"PROVISIONING_WEBHOOK_URL", c.ProvisioningURL},
 		{"PROVISIONING_WEBHOOK_SECRET", mask(c.ProvisioningSecret)},
 		{"DUNNING_MODE", c.Dunning.Mode},

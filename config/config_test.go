@@ -17,6 +17,9 @@ func TestDefaults(t *testing.T) {
 	if c.Addr != ":4242" || c.TaskQueue != "payflow" || c.DatabaseURL != "./.payflow/payflow.db" || c.WebhookTolerance != 300*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c.MetricsAddr != ":9464" || c.WebhookMaxBody != 1<<20 || c.WebhookMaxConns != 512 {
+		t.Fatalf("receiver limits and ops listener: %+v", c)
+	}
 	if c.Dunning.Mode != "payflow" || len(c.Dunning.RetryDelays) != 3 || c.Dunning.RetryDelays[2] != 168*time.Hour || c.Dunning.FinalAction != "cancel" {
 		t.Fatalf("dunning defaults: %+v", c.Dunning)
 	}
@@ -30,6 +33,7 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		"DUNNING_MODE":                {"DUNNING_MODE": "maybe"},
 		"DUNNING_FINAL_ACTION":        {"DUNNING_FINAL_ACTION": "delete"},
 		"WEBHOOK_MAX_BODY":            {"WEBHOOK_MAX_BODY": "12"},
+		"WEBHOOK_MAX_CONNECTIONS":     {"WEBHOOK_MAX_CONNECTIONS": "0"},
 		"WEBHOOK_TOLERANCE":           {"WEBHOOK_TOLERANCE": "soon"},
 		"STRIPE_API_BASE":             {"STRIPE_API_BASE": "localhost:12111"},
 		"PROVISIONING_WEBHOOK_SECRET": {"PROVISIONING_WEBHOOK_URL": "https://app.example/hook"},
@@ -70,5 +74,23 @@ func TestPrintMasksSecrets(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("printed configuration lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The configuration table keeps every variable it prints in step with Vars.
+func TestPrintListsEveryVariable(t *testing.T) {
+	c, err := Load(env(map[string]string{"WEBHOOK_MAX_CONNECTIONS": "64"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	c.Print(&b)
+	for _, v := range Vars {
+		if !strings.Contains(b.String(), v.Name+" ") {
+			t.Errorf("payflow config does not print %s", v.Name)
+		}
+	}
+	if !strings.Contains(b.String(), "WEBHOOK_MAX_CONNECTIONS      64\n") {
+		t.Errorf("WEBHOOK_MAX_CONNECTIONS not read:\n%s", b.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,4 +127,134 @@ func TestDevRestartKeepsWorkflows(t *testing.T) {
 		t.Fatalf("post after restart: %v %v", err, resp)
 	}
 	resp.Body.Close()
+}
+
+// devRun is a `payflow dev` expected to stop during start-up.
+type devRun struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+func startDevRun(t *testing.T, temporal string, tport, uiport int) *devRun {
+	t.Helper()
+	r := &devRun{out: &syncBuffer{}, done: make(chan error, 1)}
+	r.cmd = exec.Command(sys.bin, "dev", "-dir", t.TempDir(), "-temporal", temporal, "-temporal-port", fmt.Sprint(tport),
+		"-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", freePort()))
+	r.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=")
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		if r.cmd.ProcessState == nil {
+			_ = r.cmd.Process.Kill()
+		}
+	})
+	return r
+}
+
+// wait returns how payflow dev exited, failing the test if it is still
+// running after within.
+func (r *devRun) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(within):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("payflow dev still running %s later; output:\n%s", within, tail(r.out.String(), 2000))
+		return nil
+	}
+}
+
+// Issue 11: when the Temporal dev server exits during start-up (its port
+// or its UI's port already taken), payflow dev says why, in the server's
+// own words, and exits non-zero instead of hanging.
+func TestDevExitsWhenTemporalCannotStart(t *testing.T) {
+	for _, taken := range []string{"frontend", "ui"} {
+		t.Run(taken, func(t *testing.T) {
+			t.Parallel()
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			busy := l.Addr().(*net.TCPAddr).Port
+			tport, uiport := freePort(), freePort()
+			if taken == "frontend" {
+				tport = busy
+			} else {
+				uiport = busy
+			}
+			r := startDevRun(t, temporalBin(), tport, uiport)
+			start := time.Now()
+			err = r.wait(t, 60*time.Second)
+			out := r.out.String()
+			if err == nil {
+				t.Fatalf("payflow dev exited 0; want non-zero. Output:\n%s", out)
+			}
+			if !strings.Contains(out, "temporal dev server exited") || !strings.Contains(out, fmt.Sprintf("%d", busy)) ||
+				!strings.Contains(out, "address already in use") {
+				t.Errorf("output lacks the server's own error (port %d already in use):\n%s", busy, tail(out, 3000))
+			}
+			t.Logf("exited after %s: %v", time.Since(start).Round(time.Millisecond), err)
+		})
+	}
+}
+
+// fakeTemporal writes a stand-in for the temporal CLI.
+func fakeTemporal(t *testing.T, script string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "temporal")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The same with a server that fails at once: payflow dev reports its
+// output promptly (it used to wait on the dead server forever, deaf to
+// signals).
+func TestDevExitsWhenTemporalFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	bin := fakeTemporal(t, `echo "Error: unable to start server: fake failure for payflow's test" >&2
+exit 3`)
+	r := startDevRun(t, bin, freePort(), freePort())
+	err := r.wait(t, 20*time.Second)
+	out := r.out.String()
+	if err == nil || !strings.Contains(out, "fake failure for payflow's test") || !strings.Contains(out, "exit status 3") {
+		t.Errorf("exit %v, output:\n%s\nwant non-zero with the server's message and status", err, out)
+	}
+}
+
+// SIGTERM while payflow dev waits for a server that never listens: it stops
+// promptly and takes the server with it.
+func TestDevSIGTERMDuringStartup(t *testing.T) {
+	t.Parallel()
+	pidFile := filepath.Join(t.TempDir(), "server.pid")
+	bin := fakeTemporal(t, `echo $$ > `+pidFile+`
+exec sleep 300`)
+	r := startDevRun(t, bin, freePort(), freePort())
+	var pid int
+	waitFor(t, 20*time.Second, "the fake server started", func() (bool, string) {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		_, err = fmt.Sscan(string(b), &pid)
+		return err == nil && pid > 0, string(b)
+	})
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := r.wait(t, 15*time.Second)
+	t.Logf("exited %s after SIGTERM: %v", time.Since(start).Round(time.Millisecond), err)
+	if syscall.Kill(pid, 0) == nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the dev server (pid %d) survived payflow dev", pid)
+	}
 }

@@ -47,6 +47,7 @@ type env struct {
 	bin         string
 	dir         string
 	webhookURL  string
+	metricsURL  string // payflow dev's ops listener: /metrics
 	temporal    client.Client
 	temporalAdr string
 	dbURL       string
@@ -145,9 +146,10 @@ func run(m *testing.M) (int, error) {
 	sgURL, stopSG := sys.sendgrid.Start()
 	defer stopSG()
 
-	tport, uiport, addrPort := freePort(), freePort(), freePort()
+	tport, uiport, addrPort, metricsPort := freePort(), freePort(), freePort(), freePort()
 	sys.temporalAdr = fmt.Sprintf("127.0.0.1:%d", tport)
 	sys.webhookURL = fmt.Sprintf("http://127.0.0.1:%d%s", addrPort, webhook.Path)
+	sys.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	sys.dbURL = filepath.Join(dir, "state", "payflow.db")
 	sys.cmd = exec.Command(sys.bin, "dev", "-dir", filepath.Join(dir, "state"), "-temporal", temporalBin(),
 		"-temporal-port", fmt.Sprint(tport), "-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", addrPort))
@@ -157,6 +159,7 @@ func run(m *testing.M) (int, error) {
 		"SENDGRID_API_KEY="+sendgridKey, "SENDGRID_API_BASE="+sgURL,
 		"EMAIL_FROM=billing@merchant.example", "ALERT_EMAIL="+alertEmail,
 		"DATABASE_URL="+sys.dbURL,
+		fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", metricsPort),
 		// A campaign in seconds: retries 3s and 6s after the failure, the
 		// last at 40s; access suspended after 30s.
 		"DUNNING_RETRY_DELAYS=3s,6s,40s", "DUNNING_GRACE=30s", "DUNNING_FINAL_ACTION=cancel",

@@ -63,11 +63,21 @@ func TestReconcileRecoversMissedEvents(t *testing.T) {
 }
 
 // Issue 7: /metrics has the receiver's, the SDK's and the business metrics.
+// Issue 11: on the ops listener (PAYFLOW_METRICS_ADDR) only, never on the
+// public webhook port.
 func TestMetricsEndpoint(t *testing.T) {
 	o := fixtures.Options{CustomerID: "cus_metrics", PaymentIntentID: "pi_metrics"}
 	mustDeliver(t, build(t, "payment_intent.succeeded", o))
 	waitCompleted(t, workflows.OrderID("pi_metrics"))
-	resp, err := http.Get(strings.TrimSuffix(sys.webhookURL, "/webhooks/stripe") + "/metrics")
+	public, err := http.Get(strings.TrimSuffix(sys.webhookURL, "/webhooks/stripe") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public.Body.Close()
+	if public.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the public port answered %d, want 404", public.StatusCode)
+	}
+	resp, err := http.Get(sys.metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestServeAndWorkerOnPostgres(t *testing.T) {
 		}
 		t.Skip("PAYFLOW_TEST_POSTGRES_URL not set")
 	}
-	port, metricsPort := freePort(), freePort()
+	port, metricsPort, serveMetricsPort := freePort(), freePort(), freePort()
 	env := []string{"DATABASE_URL=" + pg, "TEMPORAL_ADDRESS=" + sys.temporalAdr, "TEMPORAL_NAMESPACE=default",
 		"TEMPORAL_TASK_QUEUE=payflow-production-test", "STRIPE_WEBHOOK_SECRET=" + webhookSecret,
 		fmt.Sprintf("PAYFLOW_ADDR=127.0.0.1:%d", port), fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", metricsPort),
@@ -40,9 +40,9 @@ func TestServeAndWorkerOnPostgres(t *testing.T) {
 	if out, err := runPayflow(t, env, "migrate"); err != nil {
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
-	start := func(name string) (*exec.Cmd, *syncBuffer) {
+	start := func(name string, extra ...string) (*exec.Cmd, *syncBuffer) {
 		cmd := exec.Command(sys.bin, name)
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(append(os.Environ(), env...), extra...)
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -51,7 +51,8 @@ func TestServeAndWorkerOnPostgres(t *testing.T) {
 		return cmd, out
 	}
 	worker, workerOut := start("worker")
-	serve, serveOut := start("serve")
+	// Each process has its own ops listener (/metrics, /healthz, /readyz).
+	serve, serveOut := start("serve", fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", serveMetricsPort))
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -95,8 +96,11 @@ func TestServeAndWorkerOnPostgres(t *testing.T) {
 	if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); code != 200 || !strings.Contains(body, "payflow_orders_fulfilled_total 1") {
 		t.Errorf("worker /metrics (%d) lacks the fulfilled order", code)
 	}
-	if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); code != 200 || !strings.Contains(body, `payflow_webhook_deliveries_total{outcome="accepted",type="payment_intent.succeeded"} 1`) {
+	if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", serveMetricsPort)); code != 200 || !strings.Contains(body, `payflow_webhook_deliveries_total{outcome="accepted",type="payment_intent.succeeded"} 1`) {
 		t.Errorf("receiver /metrics (%d) lacks the delivery", code)
+	}
+	if code, _ := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); code != http.StatusNotFound {
+		t.Errorf("receiver /metrics on its public port answered %d, want 404", code)
 	}
 	// JSON logs with the IDs.
 	if !strings.Contains(serveOut.String(), `"msg":"receiver listening"`) || !strings.Contains(workerOut.String(), `"workflow_id":"order/pi_pg"`) {

@@ -231,6 +231,22 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// WriteCheck proves the database accepts writes: it upserts the one row of
+// payflow_health (migration 2) and commits. A ping answers on a database
+// that can no longer be written — a read-only or immutable SQLite file, a
+// full disk, a PostgreSQL standby — so the readiness of a process that
+// writes asks for this instead.
+func (db *DB) WriteCheck(ctx context.Context) error {
+	_, err := db.sql.ExecContext(ctx,
+		`INSERT INTO payflow_health (id, checked_at, checks) VALUES (1, $1, 1)
+		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at, checks = payflow_health.checks + 1`,
+		db.ts(time.Now()))
+	if err != nil {
+		return fmt.Errorf("store: %s database %s does not accept writes: %w", db.dialect.name, db.target, err)
+	}
+	return nil
+}
+
 // Close closes the connection pool.
 func (db *DB) Close() error {
 	if err := db.sql.Close(); err != nil {

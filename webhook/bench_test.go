@@ -34,8 +34,9 @@ func benchEvent(b *testing.B) (payload []byte, header string) {
 	return payload, fixtures.Sign(payload, []string{benchSecret}, time.Now())
 }
 
-// BenchmarkVerify: payflow's signature check (timestamp window + stripe-go's
-// HMAC comparison).
+// BenchmarkVerify: payflow's signature check (its own header parser, the
+// timestamp window, one HMAC per secret compared with every v1), which
+// allocates nothing once warm.
 func BenchmarkVerify(b *testing.B) {
 	payload, header := benchEvent(b)
 	v := &webhook.Verifier{Secrets: []string{benchSecret}}

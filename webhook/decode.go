@@ -5,12 +5,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/payflow/payflow"
 )
 
 // ErrNotEvent is a verified payload that is not a Stripe event.
 var ErrNotEvent = errors.New("payload is not a Stripe event")
+
+// ErrBadID is a verified event carrying an ID Stripe never sends (too long,
+// not ASCII, invalid UTF-8). Such an event can never be handed to Temporal
+// (workflow IDs and search attributes have size limits), so it is refused
+// as malformed rather than answered 503 and retried for days. It wraps
+// ErrNotEvent.
+var ErrBadID = fmt.Errorf("%w: invalid ID", ErrNotEvent)
+
+// MaxIDLen bounds every ID the decoder extracts. Stripe's IDs are under
+// 100 characters (evt_, pi_, cs_test_… included); 255 leaves room and stays
+// far below Temporal's workflow ID and search attribute limits.
+const MaxIDLen = 255
 
 // expandable reads a field Stripe sends either as an ID string or, when
 // expanded, as an object with an "id". Both decode to the ID.
@@ -101,20 +114,28 @@ type object struct {
 	EvidenceDetails *struct {
 		DueBy int64 `json:"due_by"`
 	} `json:"evidence_details"`
+	// Only the first item and line are read: one-element arrays make the
+	// decoder skip the rest without allocating them, so a signed event with
+	// a huge list costs no more memory than its bytes. (A nil element: the
+	// list was empty.)
 	Items *struct {
-		Data []struct {
+		Data [1]*struct {
 			Price priceRef `json:"price"`
 		} `json:"data"`
 	} `json:"items"`
 	Lines *struct {
-		Data []struct {
+		Data [1]*struct {
 			Price  *priceRef `json:"price"`
 			Period struct {
 				End int64 `json:"end"`
 			} `json:"period"`
 		} `json:"data"`
 	} `json:"lines"`
-	Metadata map[string]string `json:"metadata"`
+	// Only metadata.product is read; a struct instead of a map skips the
+	// other keys without allocating them.
+	Metadata *struct {
+		Product string `json:"product"`
+	} `json:"metadata"`
 }
 
 type envelope struct {
@@ -159,7 +180,7 @@ func Decode(payload []byte) (payflow.Event, error) {
 		ev.FailureMessage = o.LastPaymentError.Message
 	}
 	if o.Metadata != nil {
-		ev.ProductID = o.Metadata["product"]
+		ev.ProductID = o.Metadata.Product
 	}
 	switch o.Object {
 	case "payment_intent":
@@ -179,7 +200,7 @@ func Decode(payload []byte) (payflow.Event, error) {
 		// The intent of an invoice belongs to the invoice; keep it off the
 		// event so order routing never mistakes it for a one-off payment.
 		ev.PaymentIntent = ""
-		if o.Lines != nil && len(o.Lines.Data) > 0 {
+		if o.Lines != nil && o.Lines.Data[0] != nil {
 			line := o.Lines.Data[0]
 			ev.CurrentPeriodEnd = line.Period.End
 			if line.Price != nil {
@@ -188,7 +209,7 @@ func Decode(payload []byte) (payflow.Event, error) {
 		}
 	case "subscription":
 		ev.SubscriptionID = o.ID
-		if o.Items != nil && len(o.Items.Data) > 0 {
+		if o.Items != nil && o.Items.Data[0] != nil {
 			p := o.Items.Data[0].Price
 			ev.PriceID, ev.ProductID = p.ID, firstSet(ev.ProductID, string(p.Product))
 		}
@@ -201,7 +222,69 @@ func Decode(payload []byte) (payflow.Event, error) {
 			ev.EvidenceDueBy = o.EvidenceDetails.DueBy
 		}
 	}
+	if err := checkIDs(&ev); err != nil {
+		return payflow.Event{}, err
+	}
 	return ev, nil
+}
+
+// checkIDs refuses an event whose IDs could never key a workflow or a
+// search attribute. Stripe's IDs are short ASCII: letters, digits and
+// underscores (a hyphen is tolerated). Event types are lower-case words
+// joined by dots. The product may come from the merchant's own metadata,
+// so it may be any printable text, within the same length. An empty ID is
+// left to routing (a handled type without its key is skipped).
+func checkIDs(ev *payflow.Event) error {
+	if !isToken(ev.Type, true) {
+		return fmt.Errorf("%w: type (%d bytes)", ErrBadID, len(ev.Type))
+	}
+	ids := [...]struct {
+		name, v string
+	}{
+		{"id", ev.ID}, {"data.object.id", ev.ObjectID}, {"customer", ev.CustomerID},
+		{"payment_intent", ev.PaymentIntent}, {"checkout session", ev.CheckoutID},
+		{"invoice", ev.InvoiceID}, {"subscription", ev.SubscriptionID}, {"charge", ev.ChargeID},
+		{"dispute", ev.DisputeID}, {"price", ev.PriceID},
+	}
+	for _, id := range ids {
+		if id.v != "" && !isToken(id.v, false) {
+			return fmt.Errorf("%w: %s (%d bytes; want at most %d of A-Z a-z 0-9 _ -)", ErrBadID, id.name, len(id.v), MaxIDLen)
+		}
+	}
+	if p := ev.ProductID; p != "" && !isPrintable(p) {
+		return fmt.Errorf("%w: product (%d bytes; want at most %d printable characters)", ErrBadID, len(p), MaxIDLen)
+	}
+	return nil
+}
+
+// isToken: 1 to MaxIDLen of [A-Za-z0-9_-], and '.' when dots is set.
+func isToken(s string, dots bool) bool {
+	if s == "" || len(s) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		case c == '.' && dots:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isPrintable: at most MaxIDLen bytes of valid UTF-8 without control
+// characters or U+FFFD (what the JSON decoder makes of invalid UTF-8).
+func isPrintable(s string) bool {
+	if len(s) > MaxIDLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
 }
 
 func billingEmail(o *object) string {

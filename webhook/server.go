@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/api/serviceerror"
@@ -30,6 +31,23 @@ const DefaultBodyLimit = 1 << 20
 // own delivery timeout, so a slow cluster gets a 503 (and a retry) rather
 // than a dropped connection.
 const DefaultHandoffTimeout = 5 * time.Second
+
+// DefaultMaxConns bounds the connections served at once (fasthttp's
+// Concurrency; Fiber's default is 262,144). A connection may hold a body of
+// up to the body limit in memory, so this, times the body limit, is what
+// bounds the receiver's memory; a connection over it is answered 503 and
+// closed, and Stripe retries.
+const DefaultMaxConns = 512
+
+// ReadBufferSize is the per-connection read buffer, which is also the
+// largest request head (request line and headers) accepted: above it the
+// answer is 431. fasthttp's default of 4 KiB refused a Stripe-Signature
+// carrying many v1 signatures; 16 KiB takes a hundred of them with room.
+const ReadBufferSize = 16 << 10
+
+// DefaultReadTimeout is the time allowed to read a whole request, head and
+// body: a client that trickles its bytes is cut off after it.
+const DefaultReadTimeout = 15 * time.Second
 
 // Handoff gives an event to the workflow that owns it. duplicate is true
 // when Temporal refused a new run because that workflow already completed.
@@ -63,6 +81,14 @@ func (t *TemporalHandoff) Deliver(ctx context.Context, r workflows.Route, id str
 	return false, err
 }
 
+// permanent tells a hand-off error that no retry can cure: Temporal refused
+// the request itself (InvalidArgument, e.g. a search attribute value over
+// its size limit), as opposed to being unreachable or slow.
+func permanent(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid)
+}
+
 // Metrics of the receiver.
 type Metrics struct {
 	Deliveries *prometheus.CounterVec // type, outcome
@@ -88,14 +114,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Server is the receiver's HTTP side.
 type Server struct {
-	Verifier       *Verifier
-	Handoff        Handoff
-	Log            *slog.Logger
-	Metrics        *Metrics
-	Gatherer       prometheus.Gatherer // for /metrics; nil: no endpoint
+	Verifier *Verifier
+	Handoff  Handoff
+	Log      *slog.Logger
+	Metrics  *Metrics
+	// Gatherer feeds /metrics on OpsHandler (a listener of its own, never
+	// the public port); nil: no /metrics.
+	Gatherer       prometheus.Gatherer
 	Ready          func(ctx context.Context) error
 	HandoffTimeout time.Duration
-	BodyLimit      int
+	BodyLimit      int           // bytes; 0: DefaultBodyLimit
+	MaxConns       int           // 0: DefaultMaxConns
+	ReadTimeout    time.Duration // 0: DefaultReadTimeout
 }
 
 type errorBody struct {
@@ -108,54 +138,93 @@ type okBody struct {
 	Ignored   string `json:"ignored,omitempty"`
 }
 
-// App builds the Fiber app: POST /webhooks/stripe, /healthz, /readyz,
-// /metrics.
+// App builds the public Fiber app: POST /webhooks/stripe, GET /healthz
+// and GET /readyz. /metrics is not on it (see OpsHandler).
 func (s *Server) App() *fiber.App {
 	limit := s.BodyLimit
 	if limit <= 0 {
 		limit = DefaultBodyLimit
 	}
+	conns := s.MaxConns
+	if conns <= 0 {
+		conns = DefaultMaxConns
+	}
+	readTimeout := s.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = DefaultReadTimeout
+	}
 	app := fiber.New(fiber.Config{
 		BodyLimit:             limit,
+		Concurrency:           conns,
+		ReadBufferSize:        ReadBufferSize,
 		DisableStartupMessage: true,
-		ReadTimeout:           15 * time.Second,
+		ReadTimeout:           readTimeout,
 		WriteTimeout:          15 * time.Second,
 		IdleTimeout:           90 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			// Errors of the HTTP layer, before any handler: too large a
+			// body or head, a request too slow to arrive, bad framing.
 			code := fiber.StatusInternalServerError
 			var fe *fiber.Error
 			if errors.As(err, &fe) {
 				code = fe.Code
 			}
-			if code == fiber.StatusRequestEntityTooLarge {
-				s.count("", "rejected_too_large")
-			}
 			msg := http.StatusText(code)
-			if code == fiber.StatusRequestEntityTooLarge {
+			switch code {
+			case fiber.StatusRequestEntityTooLarge:
+				s.count("", "rejected_too_large")
 				msg = "body larger than " + strconv.Itoa(limit) + " bytes"
+			case fiber.StatusRequestHeaderFieldsTooLarge:
+				s.count("", "rejected_header_too_large")
+				msg = "request headers larger than " + strconv.Itoa(ReadBufferSize) + " bytes"
+			case fiber.StatusRequestTimeout:
+				s.count("", "rejected_timeout")
 			}
 			return c.Status(code).JSON(errorBody{Error: msg})
 		},
 	})
 	app.All(Path, s.receive)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Get("/readyz", s.readyz)
-	if s.Gatherer != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
-	}
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		code, body := s.readiness(c.UserContext())
+		return c.Status(code).JSON(body)
+	})
 	return app
 }
 
-func (s *Server) readyz(c *fiber.Ctx) error {
-	if s.Ready == nil {
-		return c.JSON(fiber.Map{"status": "ready"})
+// OpsHandler serves /metrics (when Gatherer is set), /healthz and /readyz
+// for the operations listener (PAYFLOW_METRICS_ADDR): metrics stay off the
+// port the internet reaches.
+func (s *Server) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	if s.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+	writeJSON := func(w http.ResponseWriter, code int, body any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		code, body := s.readiness(r.Context())
+		writeJSON(w, code, body)
+	})
+	return mux
+}
+
+func (s *Server) readiness(ctx context.Context) (int, map[string]string) {
+	if s.Ready == nil {
+		return http.StatusOK, map[string]string{"status": "ready"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := s.Ready(ctx); err != nil {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "reason": err.Error()})
+		return http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()}
 	}
-	return c.JSON(fiber.Map{"status": "ready"})
+	return http.StatusOK, map[string]string{"status": "ready"}
 }
 
 func (s *Server) log() *slog.Logger {
@@ -194,7 +263,15 @@ func (s *Server) receive(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderAllow, fiber.MethodPost)
 		return s.reject(c, fiber.StatusMethodNotAllowed, "", "method", errors.New("use POST"))
 	}
-	payload := c.Body()
+	// The header decides before the body is looked at: Stripe never
+	// compresses, and inflating is how a few kilobytes become gigabytes.
+	if !identityEncoding(c.Request().Header.PeekAll(fiber.HeaderContentEncoding)) {
+		return s.reject(c, fiber.StatusUnsupportedMediaType, "", "encoding",
+			errors.New("unsupported Content-Encoding: send the body uncompressed"))
+	}
+	// The raw body, exactly as received. (Fiber's c.Body() would inflate
+	// it according to Content-Encoding.)
+	payload := c.Request().Body()
 	if err := s.Verifier.Verify(payload, c.Get("Stripe-Signature")); err != nil {
 		reason := "signature"
 		switch {
@@ -231,6 +308,15 @@ func (s *Server) receive(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 	defer cancel()
 	dup, err := s.Handoff.Deliver(ctx, route, id, ev)
+	if err != nil && permanent(err) {
+		// Temporal refused the request itself: retrying cannot change it,
+		// so this is bad input, not an outage. Error level: an operator
+		// has to look (the event is still in Stripe, and reconcile can
+		// replay it once the cause is fixed).
+		s.count(ev.Type, "rejected_invalid_argument")
+		log.Error("temporal refused the event", "workflow_id", id, "error", err)
+		return c.Status(fiber.StatusBadRequest).JSON(errorBody{Error: "event not accepted: the workflow service refused it as invalid"})
+	}
 	if err != nil {
 		s.count(ev.Type, "unavailable")
 		log.Error("temporal hand-off failed", "workflow_id", id, "error", err)
@@ -245,4 +331,24 @@ func (s *Server) receive(c *fiber.Ctx) error {
 	s.count(ev.Type, "accepted")
 	log.Debug("event accepted", "workflow_id", id)
 	return c.JSON(okBody{Received: true})
+}
+
+// identityEncoding: no Content-Encoding, or only "identity" (in any case,
+// in any number of headers and list items).
+func identityEncoding(values [][]byte) bool {
+	for _, v := range values {
+		for len(v) > 0 {
+			item := v
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				item, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			item = bytes.TrimSpace(item)
+			if len(item) > 0 && !bytes.EqualFold(item, []byte("identity")) {
+				return false
+			}
+		}
+	}
+	return true
 }

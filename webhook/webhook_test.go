@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/serviceerror"
+
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/fixtures"
 	"github.com/payflow/payflow/webhook"
@@ -397,5 +400,194 @@ func TestBodyTooLarge(t *testing.T) {
 	}
 	if len(h.delivered) != 0 {
 		t.Fatal("oversized body was delivered")
+	}
+}
+
+// Issue 11: IDs Stripe never sends can never be handed to Temporal (size
+// limits of workflow IDs and search attributes), so retrying cannot help:
+// they are refused as malformed (400, rejected_malformed), never answered
+// 503 (Stripe would retry for three days).
+func TestImpossibleIDsAreMalformed(t *testing.T) {
+	long := func(prefix string, n int) string { return prefix + strings.Repeat("x", n-len(prefix)) }
+	cases := []struct {
+		name   string
+		typ    string
+		o      fixtures.Options
+		raw    func([]byte) []byte // edits the signed JSON
+		status int
+	}{
+		{name: "payment intent of 5,009 characters", typ: "payment_intent.succeeded", o: fixtures.Options{PaymentIntentID: long("pi_", 5009)}, status: 400},
+		{name: "customer over the search attribute limit", typ: "payment_intent.succeeded", o: fixtures.Options{CustomerID: long("cus_", 3000)}, status: 400},
+		{name: "customer of 256 characters", typ: "payment_intent.succeeded", o: fixtures.Options{CustomerID: long("cus_", 256)}, status: 400},
+		{name: "customer of 255 characters", typ: "payment_intent.succeeded", o: fixtures.Options{CustomerID: long("cus_", 255)}, status: 200},
+		{name: "subscription with a slash", typ: "invoice.paid", o: fixtures.Options{SubscriptionID: "sub_a/b"}, status: 400},
+		{name: "dispute with a space", typ: "charge.dispute.created", o: fixtures.Options{DisputeID: "dp_a b"}, status: 400},
+		{name: "checkout session with a newline", typ: "checkout.session.completed", o: fixtures.Options{CheckoutSessionID: "cs_a\nb", Mode: "payment"}, status: 400},
+		{name: "invalid UTF-8 in the payment intent", typ: "payment_intent.succeeded", o: fixtures.Options{PaymentIntentID: "pi_utf8"},
+			raw: func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(`"pi_utf8"`), []byte("\"pi_\xff\xfe\"")) }, status: 400},
+		{name: "lone surrogate in the customer", typ: "payment_intent.succeeded", o: fixtures.Options{CustomerID: "cus_sur"},
+			raw: func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(`"cus_sur"`), []byte(`"cus_\ud800"`)) }, status: 400},
+		{name: "non-ASCII event ID", typ: "payment_intent.succeeded", o: fixtures.Options{},
+			raw: func(b []byte) []byte { return bytes.Replace(b, []byte(`"id": "evt_`), []byte(`"id": "évt_`), 1) }, status: 400},
+		{name: "event type of 300 characters", typ: "payment_intent.succeeded", o: fixtures.Options{},
+			raw: func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"type": "payment_intent.succeeded"`), []byte(`"type": "`+strings.Repeat("a.", 150)+`"`), 1)
+			}, status: 400},
+		{name: "product from metadata with spaces: merchant text", typ: "payment_intent.succeeded", o: fixtures.Options{ProductID: "Pro plan (yearly)"}, status: 200},
+		{name: "product from metadata of 1,000 characters", typ: "payment_intent.succeeded", o: fixtures.Options{ProductID: long("prod_", 1000)}, status: 400},
+		{name: "product with a control character", typ: "payment_intent.succeeded", o: fixtures.Options{ProductID: "prod_\x01"}, status: 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := event(t, tc.typ, tc.o)
+			if tc.raw != nil {
+				edited := tc.raw(body)
+				if bytes.Equal(edited, body) {
+					t.Fatal("fixture layout changed: the edit did nothing")
+				}
+				body = edited
+			}
+			h := &recorder{}
+			s := newServer(h, secretOld)
+			reg := prometheus.NewRegistry()
+			s.Metrics = webhook.NewMetrics(reg)
+			r := post(t, s, http.MethodPost, body, sign(body, secretOld))
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d (%v)", r.status, tc.status, r.body)
+			}
+			if tc.status == 400 {
+				if len(h.delivered) != 0 {
+					t.Error("delivered")
+				}
+				if got := deliveries(reg, "other", "rejected_malformed"); got != 1 {
+					t.Errorf("rejected_malformed counted %v, want 1", got)
+				}
+				if msg, _ := r.body["error"].(string); !strings.Contains(msg, "invalid ID") || len(msg) > 200 {
+					t.Errorf("error %q: want a short invalid-ID reason", msg)
+				}
+			}
+		})
+	}
+}
+
+// Temporal's InvalidArgument (e.g. a search attribute over its size limit)
+// is permanent: 400, counted rejected_invalid_argument, logged at error
+// level with the event ID. Only unavailability or slowness is a 503.
+func TestTemporalInvalidArgumentIsNotUnavailable(t *testing.T) {
+	body := event(t, "payment_intent.succeeded", fixtures.Options{PaymentIntentID: "pi_invalid"})
+	for name, err := range map[string]error{
+		"InvalidArgument":         serviceerror.NewInvalidArgument("search attribute StripeCustomerID exceeds size limit"),
+		"wrapped InvalidArgument": fmt.Errorf("signal with start: %w", serviceerror.NewInvalidArgument("workflow id too long")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var logs bytes.Buffer
+			s := newServer(&recorder{err: err}, secretOld)
+			s.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+			reg := prometheus.NewRegistry()
+			s.Metrics = webhook.NewMetrics(reg)
+			r := post(t, s, http.MethodPost, body, sign(body, secretOld))
+			if r.status != 400 || r.header.Get("Retry-After") != "" {
+				t.Fatalf("status %d Retry-After %q, want 400 without Retry-After", r.status, r.header.Get("Retry-After"))
+			}
+			if got := deliveries(reg, "payment_intent.succeeded", "rejected_invalid_argument"); got != 1 {
+				t.Errorf("rejected_invalid_argument counted %v", got)
+			}
+			var line map[string]any
+			for _, l := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+				_ = json.Unmarshal(l, &line)
+				if line["level"] == "ERROR" {
+					break
+				}
+			}
+			if line["level"] != "ERROR" || line["event_id"] == nil || line["event_id"] == "" || line["workflow_id"] != "order/pi_invalid" {
+				t.Errorf("want an error line with the event and workflow IDs, got %s", logs.String())
+			}
+		})
+	}
+	// Unavailable stays 503.
+	r := post(t, newServer(&recorder{err: serviceerror.NewUnavailable("connection refused")}, secretOld), http.MethodPost, body, sign(body, secretOld))
+	if r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("Unavailable: status %d, want 503 with Retry-After", r.status)
+	}
+}
+
+// Issue 11: /metrics is not on the public port; OpsHandler (its own
+// listener) serves it with /healthz and /readyz.
+func TestMetricsOnlyOnTheOpsHandler(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newServer(&recorder{}, secretOld)
+	s.Metrics = webhook.NewMetrics(reg)
+	s.Gatherer = reg
+	s.Ready = func(context.Context) error { return errors.New("temporal: unavailable") }
+	body := event(t, "payment_intent.succeeded", fixtures.Options{})
+	if r := post(t, s, http.MethodPost, body, sign(body, secretOld)); r.status != 200 {
+		t.Fatalf("delivery: %d", r.status)
+	}
+	resp, err := s.App().Test(httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics answered %d, want 404", resp.StatusCode)
+	}
+	ops := httptest.NewServer(s.OpsHandler())
+	defer ops.Close()
+	for path, want := range map[string]int{"/metrics": 200, "/healthz": 200, "/readyz": 503} {
+		resp, err := http.Get(ops.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("ops %s: %d, want %d", path, resp.StatusCode, want)
+		}
+		if path == "/metrics" && !strings.Contains(string(raw), `payflow_webhook_deliveries_total{outcome="accepted",type="payment_intent.succeeded"} 1`) {
+			t.Errorf("ops /metrics lacks the delivery:\n%s", raw)
+		}
+		if path == "/readyz" && !strings.Contains(string(raw), "temporal: unavailable") {
+			t.Errorf("ops /readyz gives no reason: %s", raw)
+		}
+	}
+}
+
+// Decoding reads only what it needs: a signed event whose lists or
+// metadata fill the body limit costs a handful of allocations, not one per
+// element (the decoder used to build every item and every metadata key).
+func TestDecodeHugeListsCostNoAllocations(t *testing.T) {
+	var items strings.Builder
+	items.WriteString(`{"id":"evt_items","object":"event","type":"customer.subscription.updated","created":1,"data":{"object":{"id":"sub_items","object":"subscription","customer":"cus_items","status":"active","items":{"data":[{"price":{"id":"price_1","product":"prod_1"}}`)
+	for items.Len() < webhook.DefaultBodyLimit-100 {
+		items.WriteString(`,{"price":{"id":"price_x","product":"prod_x"}}`)
+	}
+	items.WriteString(`]}}}}`)
+	var meta strings.Builder
+	meta.WriteString(`{"id":"evt_meta","object":"event","type":"invoice.paid","created":1,"data":{"object":{"id":"in_meta","object":"invoice","subscription":"sub_meta","metadata":{"product":"prod_meta"`)
+	for i := 0; meta.Len() < webhook.DefaultBodyLimit-400; i++ {
+		fmt.Fprintf(&meta, `,"k%d":"v"`, i)
+	}
+	meta.WriteString(`},"lines":{"data":[{"price":{"id":"price_l","product":"prod_l"},"period":{"end":42}}`)
+	for i := 0; i < 3; i++ {
+		meta.WriteString(`,{"price":{"id":"price_y","product":"prod_y"},"period":{"end":1}}`)
+	}
+	meta.WriteString(`]}}}}`)
+	for name, tc := range map[string]struct {
+		body  string
+		check func(payflow.Event) bool
+	}{
+		"20,000 subscription items": {items.String(), func(ev payflow.Event) bool { return ev.PriceID == "price_1" && ev.ProductID == "prod_1" }},
+		"80,000 metadata keys": {meta.String(), func(ev payflow.Event) bool {
+			return ev.ProductID == "prod_meta" && ev.PriceID == "price_l" && ev.CurrentPeriodEnd == 42
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ev, err := webhook.Decode([]byte(tc.body))
+			if err != nil || !tc.check(ev) {
+				t.Fatalf("decoded %+v, %v", ev, err)
+			}
+			if n := testing.AllocsPerRun(3, func() { _, _ = webhook.Decode([]byte(tc.body)) }); n > 100 {
+				t.Errorf("%.0f allocations to decode %d bytes", n, len(tc.body))
+			}
+		})
 	}
 }

@@ -433,8 +433,9 @@ func (s *fakeStore) CustomerSummary(_ context.Context, customerID string) (payfl
 	return sum, nil
 }
 
-func (s *fakeStore) Ping(context.Context) error { return nil }
-func (s *fakeStore) Close() error               { return nil }
+func (s *fakeStore) Ping(context.Context) error       { return nil }
+func (s *fakeStore) WriteCheck(context.Context) error { return nil }
+func (s *fakeStore) Close() error                     { return nil }
 
 // Test accessors.
 

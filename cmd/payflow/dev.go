@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -89,7 +90,9 @@ func devSecret(dir string) (string, error) {
 	return secret, nil
 }
 
-func waitPort(ctx context.Context, addr string, within time.Duration, exited <-chan error) error {
+// waitPort waits until addr accepts connections, for at most within or
+// until ctx ends (the dev server exited, or a signal).
+func waitPort(ctx context.Context, addr string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
@@ -101,13 +104,97 @@ func waitPort(ctx context.Context, addr string, within time.Duration, exited <-c
 			return fmt.Errorf("nothing listening on %s after %s", addr, within)
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("temporal dev server exited: %v", err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// devServer is the Temporal dev server payflow dev runs.
+type devServer struct {
+	cmd     *exec.Cmd
+	done    chan struct{} // closed once the process has exited
+	err     error         // how it exited, once done is closed
+	logPath string
+	logFrom int64 // where this run's output starts in the log
+}
+
+func (s *devServer) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the server's process group: SIGTERM, then SIGKILL after 10 s.
+// It returns at once when the server has already exited.
+func (s *devServer) stop(log *slog.Logger) {
+	if s.exited() {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+	log.Info("temporal dev server stopped")
+}
+
+// exitError says the server exited and shows what it printed last (a port
+// already taken, a locked database file), which is in its log only.
+func (s *devServer) exitError() error {
+	msg := fmt.Sprintf("temporal dev server exited (%v)", s.err)
+	if tail := s.outputTail(4096, 20); tail != "" {
+		msg += "; it printed:\n" + tail
+	}
+	return fmt.Errorf("%s\n(full log: %s)", msg, s.logPath)
+}
+
+// outputTail returns at most the last maxLines lines (and maxBytes bytes)
+// the server wrote to its log in this run, each indented.
+func (s *devServer) outputTail(maxBytes int64, maxLines int) string {
+	f, err := os.Open(s.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	from := max(s.logFrom, st.Size()-maxBytes)
+	buf := make([]byte, st.Size()-from)
+	n, _ := f.ReadAt(buf, from)
+	lines := strings.Split(strings.TrimRight(string(buf[:n]), "\n"), "\n")
+	if from > s.logFrom && len(lines) > 1 {
+		lines = lines[1:] // cut mid-line
+	}
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return ""
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+// startFailed turns the error of a start-up step into what payflow dev
+// reports: the server's own error when it has exited, nothing when a
+// signal stopped the start-up, else err.
+func (s *devServer) startFailed(ctx context.Context, log *slog.Logger, err error) error {
+	if s.exited() {
+		return s.exitError()
+	}
+	if ctx.Err() != nil {
+		log.Info("stopped during start-up")
+		return nil
+	}
+	return err
 }
 
 func runDev(ctx context.Context, args []string, stdout io.Writer) error {
@@ -164,45 +251,48 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	tsrv := &devServer{cmd: cmd, done: make(chan struct{}), logPath: logFile.Name()}
+	tsrv.logFrom, _ = logFile.Seek(0, io.SeekEnd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start temporal dev server: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	go func() { tsrv.err = cmd.Wait(); close(tsrv.done) }()
+	defer tsrv.stop(log)
+	// Every start-up step ends when the server exits (a port already taken)
+	// or a signal arrives, instead of waiting out its own timeout.
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
+	go func() {
 		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+		case <-tsrv.done:
+			cancelStart()
+		case <-startCtx.Done():
 		}
-		log.Info("temporal dev server stopped")
 	}()
-	if err := waitPort(ctx, temporalAddr, 60*time.Second, exited); err != nil {
-		return fmt.Errorf("%w (see %s)", err, filepath.Join(*dir, "temporal.log"))
+	if err := waitPort(startCtx, temporalAddr, 60*time.Second); err != nil {
+		return tsrv.startFailed(ctx, log, fmt.Errorf("%w (see %s)", err, tsrv.logPath))
 	}
 
 	// 2. Database, migrated at start-up.
-	if _, err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
-		return err
+	if _, err := store.Migrate(startCtx, cfg.DatabaseURL); err != nil {
+		return tsrv.startFailed(ctx, log, err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.Open(startCtx, cfg.DatabaseURL)
 	if err != nil {
-		return err
+		return tsrv.startFailed(ctx, log, err)
 	}
 	defer st.Close()
 
 	// 3. Worker and receiver in this process.
 	tel := newTelemetry()
 	defer tel.closer.Close()
-	c, err := dialTemporal(ctx, cfg, log, tel.handler)
+	c, err := dialTemporal(startCtx, cfg, log, tel.handler)
 	if err != nil {
-		return err
+		return tsrv.startFailed(ctx, log, err)
 	}
 	defer c.Close()
-	if err := registerSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
-		return err
+	if err := registerSearchAttributes(startCtx, c, cfg.TemporalNamespace); err != nil {
+		return tsrv.startFailed(ctx, log, err)
 	}
 	w := newWorker(c, cfg, st, log, tel.reg, tune)
 	if err := w.Start(); err != nil {
@@ -212,6 +302,13 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	srv := newReceiver(cfg, c, log, tel)
 	srv.Ready = readiness(c, st)
 	app := srv.App()
+	// /metrics (and /healthz, /readyz) on the ops listener, as in serve;
+	// optional here, so a second dev on the machine still starts.
+	if stopOps, err := startOps(cfg.MetricsAddr, srv.OpsHandler()); err != nil {
+		log.Warn("no /metrics: set PAYFLOW_METRICS_ADDR to a free address", "error", err)
+	} else {
+		defer stopOps()
+	}
 
 	host := cfg.Addr
 	if strings.HasPrefix(host, ":") {
@@ -235,9 +332,8 @@ Ctrl-C stops everything.
 	select {
 	case err := <-errc:
 		return fmt.Errorf("receiver: %w", err)
-	case err := <-exited:
-		exited <- err // let the deferred stop see it
-		return fmt.Errorf("temporal dev server exited: %v", err)
+	case <-tsrv.done:
+		return tsrv.exitError()
 	case <-ctx.Done():
 	}
 	log.Info("stopping: receiver, then worker, then Temporal")

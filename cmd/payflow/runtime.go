@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -61,9 +62,41 @@ func newTelemetry() *telemetry {
 // and the config file profile), so the same binary reaches a local dev
 // server, a self-hosted cluster with mTLS, or Temporal Cloud.
 func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	opts, err := temporalOptions(cfg, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.DialContext(dctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
+	}
+	return c, nil
+}
+
+// lazyTemporal makes a client that connects on first use and, while
+// Temporal is unreachable, tries again on every call (gRPC reconnects with
+// a back-off of at most 10 s): `payflow serve` starts and answers 503
+// until Temporal answers, instead of exiting.
+func lazyTemporal(cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	opts, err := temporalOptions(cfg, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewLazyClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("temporal client for %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
+	}
+	return c, nil
+}
+
+// temporalOptions reads Temporal's client environment (envconfig) over
+// payflow's defaults.
+func temporalOptions(cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
-		return nil, fmt.Errorf("temporal client configuration: %w", err)
+		return opts, fmt.Errorf("temporal client configuration: %w", err)
 	}
 	if opts.HostPort == "" {
 		opts.HostPort = cfg.TemporalAddress
@@ -75,13 +108,7 @@ func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, metr
 	if metrics != nil {
 		opts.MetricsHandler = metrics
 	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := client.DialContext(dctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
-	}
-	return c, nil
+	return opts, nil
 }
 
 // registerSearchAttributes adds StripeCustomerID and PayflowStatus to the
@@ -157,6 +184,7 @@ func newReceiver(cfg config.Config, c client.Client, log *slog.Logger, tel *tele
 		Handoff:   &webhook.TemporalHandoff{Client: c, TaskQueue: cfg.TaskQueue},
 		Log:       log,
 		BodyLimit: cfg.WebhookMaxBody,
+		MaxConns:  cfg.WebhookMaxConns,
 		Ready:     readiness(c, nil),
 	}
 	if tel != nil {
@@ -166,12 +194,14 @@ func newReceiver(cfg config.Config, c client.Client, log *slog.Logger, tel *tele
 	return srv
 }
 
-// readiness checks that Temporal (and the database, when the process uses
-// one) answer: /readyz of the receiver, the worker and dev.
+// readiness checks that Temporal answers and, when the process writes to a
+// database (the worker, dev), that the database accepts a write — a ping
+// answers on a read-only file, a full disk or a standby: /readyz of the
+// receiver, the worker and dev.
 func readiness(c client.Client, st payflow.Store) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		if st != nil {
-			if err := st.Ping(ctx); err != nil {
+			if err := st.WriteCheck(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
 		}
@@ -209,16 +239,64 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	log := cfg.Logger(os.Stderr, "json")
 	tel := newTelemetry()
 	defer tel.closer.Close()
-	c, err := dialTemporal(ctx, cfg, log, tel.handler)
+	// Lazy: Temporal may be down at start (or come after the receiver in a
+	// deploy); webhooks get 503 and /readyz says why until it answers.
+	c, err := lazyTemporal(cfg, log, tel.handler)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	app := newReceiver(cfg, c, log, tel).App()
-	log.Info("receiver listening", "addr", cfg.Addr, "path", webhook.Path)
+	srv := newReceiver(cfg, c, log, tel)
+	stopOps, err := startOps(cfg.MetricsAddr, srv.OpsHandler())
+	if err != nil {
+		return err
+	}
+	defer stopOps()
+	go watchTemporal(ctx, c, cfg.TemporalAddress, log)
+	app := srv.App()
+	log.Info("receiver listening", "addr", cfg.Addr, "path", webhook.Path, "metrics", cfg.MetricsAddr)
 	return serveUntilDone(ctx, log, func() error { return app.Listen(cfg.Addr) }, func(sctx context.Context) error {
 		return app.ShutdownWithContext(sctx)
 	})
+}
+
+// startOps serves h (/metrics, /healthz, /readyz) on addr, the operations
+// listener, apart from the public port. It fails at once when addr cannot
+// be bound; stop closes it.
+func startOps(addr string, h http.Handler) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener (PAYFLOW_METRICS_ADDR): %w", err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return func() { _ = hs.Close() }, nil
+}
+
+// watchTemporal logs when Temporal stops or starts answering (checked
+// every 5 s), so the log of a receiver answering 503 says why.
+func watchTemporal(ctx context.Context, c client.Client, addr string, log *slog.Logger) {
+	up, first := false, true
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.CheckHealth(hctx, &client.CheckHealthRequest{})
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil && (up || first):
+			log.Warn("Temporal unreachable: webhooks are answered 503 (Stripe retries them) until it answers", "temporal", addr, "error", err)
+		case err == nil && (!up || first):
+			log.Info("Temporal answers: accepting webhooks", "temporal", addr)
+		}
+		up, first = err == nil, false
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 // serveUntilDone runs a server until ctx ends, then shuts it down
@@ -267,10 +345,23 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
+	hs := &http.Server{Addr: cfg.MetricsAddr, Handler: workerMux(tel.reg, readiness(c, st)), ReadHeaderTimeout: 5 * time.Second}
+	log.Info("worker running", "task_queue", cfg.TaskQueue, "metrics", cfg.MetricsAddr)
+	return serveUntilDone(ctx, log, func() error {
+		err := hs.ListenAndServe()
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}, hs.Shutdown)
+}
+
+// workerMux serves the worker's /metrics, /healthz and /readyz (503 with
+// the reason while ready fails).
+func workerMux(reg prometheus.Gatherer, ready func(context.Context) error) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(tel.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
-	ready := readiness(c, st)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		rctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
@@ -282,15 +373,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(w, `{"status":"ready"}`)
 	})
-	hs := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("worker running", "task_queue", cfg.TaskQueue, "metrics", cfg.MetricsAddr)
-	return serveUntilDone(ctx, log, func() error {
-		err := hs.ListenAndServe()
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}, hs.Shutdown)
+	return mux
 }
 
 func runConfig(ctx context.Context, args []string, stdout io.Writer) error {

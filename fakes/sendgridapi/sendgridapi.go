@@ -65,6 +65,10 @@ type Server struct {
 	failStatus int
 	failTo     map[string]*failScript // by recipient, checked after validation
 	attemptsTo map[string]int
+
+	failUntil       time.Time // FailUntil: every request fails until then
+	failUntilStatus int
+	hangUntil       time.Time // HangUntil: every request hangs until then
 }
 
 type failScript struct{ n, status int }
@@ -112,6 +116,26 @@ func (s *Server) FailFor(recipient string, n, status int) {
 		s.failTo = map[string]*failScript{}
 	}
 	s.failTo[strings.ToLower(recipient)] = &failScript{n: n, status: status}
+}
+
+// FailUntil makes every authenticated send request fail with status and
+// SendGrid's error body until the time until (an outage of known length);
+// nothing is recorded for them. FailNext's count is used up first.
+func (s *Server) FailUntil(until time.Time, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failUntil, s.failUntilStatus = until, status
+}
+
+// HangUntil makes every authenticated send request that arrives before
+// until hang: the fake accepts the connection and never answers. Each such
+// request ends when its client gives up, or at until, when the fake drops
+// the connection without a response. Nothing is recorded for them (they
+// count in Attempts).
+func (s *Server) HangUntil(until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangUntil = until
 }
 
 // AttemptsTo returns how many valid requests addressed recipient, accepted
@@ -191,10 +215,22 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.attempts++
-	if s.failN > 0 {
-		s.failN--
-		status := s.failStatus
+	now := time.Now()
+	if hangUntil := s.hangUntil; now.Before(hangUntil) {
 		s.mu.Unlock()
+		hang(r, hangUntil)
+		return
+	}
+	status := 0
+	switch {
+	case s.failN > 0:
+		s.failN--
+		status = s.failStatus
+	case now.Before(s.failUntil):
+		status = s.failUntilStatus
+	}
+	s.mu.Unlock()
+	if status != 0 {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("X-RateLimit-Limit", "600")
 			w.Header().Set("X-RateLimit-Remaining", "0")
@@ -205,7 +241,6 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, status, apiError{Message: strings.ToLower(http.StatusText(status))})
 		return
 	}
-	s.mu.Unlock()
 
 	var body io.Reader = io.LimitReader(r.Body, 30<<20+1)
 	if r.Header.Get("Content-Encoding") == "gzip" {
@@ -255,6 +290,19 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	s.record(msg)
 	w.Header().Set("X-Message-Id", msg.MessageID)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// hang holds r unanswered until its client goes away or until passes, then
+// drops the connection without a response (http.ErrAbortHandler closes it
+// and is not logged).
+func hang(r *http.Request, until time.Time) {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+	case <-t.C:
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func (s *Server) record(msg Message) {

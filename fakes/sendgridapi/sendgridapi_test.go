@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sendgrid/rest"
 	"github.com/sendgrid/sendgrid-go"
@@ -262,5 +263,61 @@ func TestFailFor(t *testing.T) {
 	}
 	if n, a := len(srv.Messages()), srv.AttemptsTo("slow@example.com"); n != 2 || a != 3 {
 		t.Errorf("%d messages, %d attempts to slow@; want 2 and 3", n, a)
+	}
+}
+
+func TestFailUntil(t *testing.T) {
+	srv, url := start(t)
+	body := `{"personalizations":[{"to":[{"email":"a@example.com"}]}],"from":{"email":"b@example.com"},"subject":"s","content":[{"type":"text/plain","value":"v"}]}`
+	srv.FailUntil(time.Now().Add(time.Hour), http.StatusServiceUnavailable)
+	for i := range 3 {
+		res := rawSend(t, url, key, body)
+		if e := decodeErrors(t, res); res.StatusCode != http.StatusServiceUnavailable || len(e.Errors) != 1 {
+			t.Errorf("attempt %d during the outage: %d %s", i, res.StatusCode, res.Body)
+		}
+	}
+	srv.FailUntil(time.Now(), http.StatusServiceUnavailable) // the outage ends
+	if res := rawSend(t, url, key, body); res.StatusCode != http.StatusAccepted {
+		t.Errorf("after the outage: %d %s", res.StatusCode, res.Body)
+	}
+	if n, a := len(srv.Messages()), srv.Attempts(); n != 1 || a != 4 {
+		t.Errorf("%d messages, %d attempts; want 1 and 4", n, a)
+	}
+}
+
+func TestHangUntil(t *testing.T) {
+	srv, url := start(t)
+	body := `{"personalizations":[{"to":[{"email":"a@example.com"}]}],"from":{"email":"b@example.com"},"subject":"s","content":[{"type":"text/plain","value":"v"}]}`
+	post := func(timeout time.Duration) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, url+"/v3/mail/send", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		return (&http.Client{Timeout: timeout}).Do(req)
+	}
+	until := time.Now().Add(400 * time.Millisecond)
+	srv.HangUntil(until)
+
+	// A client that gives up gets no answer.
+	if res, err := post(100 * time.Millisecond); err == nil {
+		res.Body.Close()
+		t.Fatalf("a hanging send answered %d", res.StatusCode)
+	}
+	// A patient client waits until the hang ends and then loses the
+	// connection, still without an answer.
+	res, err := post(5 * time.Second)
+	if err == nil {
+		res.Body.Close()
+		t.Fatalf("a hanging send answered %d", res.StatusCode)
+	}
+	if early := time.Until(until); early > 50*time.Millisecond {
+		t.Errorf("the connection dropped %s before the hang ended (%v)", early, err)
+	}
+	if res, err := post(5 * time.Second); err != nil || res.StatusCode != http.StatusAccepted {
+		t.Fatalf("after the hang: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+	if n, a := len(srv.Messages()), srv.Attempts(); n != 1 || a != 3 {
+		t.Errorf("%d messages, %d attempts; want 1 and 3", n, a)
 	}
 }
