@@ -12,7 +12,7 @@ FUZZTIME ?= 10s
 
 export PAYFLOW_TEMPORAL_BIN := $(TEMPORAL)
 
-.PHONY: all build dev test test-unit test-integration lint fuzz bench tools clean
+.PHONY: all build dev test test-unit test-integration lint fuzz bench chaos tools clean
 
 all: build
 
@@ -57,6 +57,13 @@ fuzz:
 
 bench: build $(TEMPORAL_STAMP)
 	$(GO) run ./bench/cmd/benchrun -payflow $(PAYFLOW) -temporal $(TEMPORAL)
+
+# Faults against real processes, mid-burst (not part of `make test`; a few
+# minutes): worker and Temporal kill -9, Temporal SIGSTOP, SQLite and
+# PostgreSQL unavailable, SendGrid failing and hanging. Fails on any lost or
+# duplicated effect. One scenario: make chaos CHAOS_FLAGS='-scenario worker-kill -n 100'
+chaos: $(TEMPORAL_STAMP)
+	$(GO) run ./chaos/cmd/chaos -temporal $(TEMPORAL) $(CHAOS_FLAGS)
 
 clean:
 	rm -rf bin .payflow

@@ -1,0 +1,444 @@
+package chaos
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL: the chaos database and the checks
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	_ "modernc.org/sqlite" // SQLite: the write lock and the checks
+
+	"github.com/payflow/payflow/fakes/sendgridapi"
+	"github.com/payflow/payflow/workflows"
+)
+
+const (
+	namespace   = "default"
+	sendgridKey = "SG.chaos"
+	emailFrom   = "billing@merchant.example"
+)
+
+// system is one run of payflow as production runs it, on this machine:
+// a Temporal dev server, `payflow serve`, `payflow worker`, the SendGrid
+// fake (in this process, so its records are read directly) and a database.
+type system struct {
+	cfg  Config
+	dir  string
+	logf func(format string, args ...any)
+
+	temporal, worker, serve *Proc
+	temporalAddr            string
+	receiverURL             string // http://127.0.0.1:port, no path
+	workerURL               string // the worker's /metrics listener
+	secret                  string
+
+	sendgrid *sendgridapi.Server
+	sgStop   func()
+
+	backend    string // sqlite or postgres
+	dbURL      string // what payflow is given (through the proxy for PostgreSQL)
+	checkURL   string // what the checks read (PostgreSQL directly)
+	sqlitePath string
+	pgProxy    *Proxy
+	pgName     string
+
+	tc    client.Client
+	check *sql.DB
+}
+
+// temporalArgs are payflow dev's dev server flags (cmd/payflow
+// devServerArgs): a file database, so a kill -9 and a restart keep every
+// workflow, and the same tuning.
+func temporalArgs(bin, dbFile string, port, uiPort int) []string {
+	return []string{bin, "server", "start-dev",
+		"--db-filename", dbFile,
+		"--port", strconv.Itoa(port),
+		"--ui-port", strconv.Itoa(uiPort),
+		"--ip", "127.0.0.1",
+		"--namespace", namespace,
+		"--search-attribute", workflows.CustomerIDKey.GetName() + "=Keyword",
+		"--search-attribute", workflows.StatusKey.GetName() + "=Keyword",
+		"--sqlite-pragma", "journal_mode=wal",
+		"--sqlite-pragma", "synchronous=normal",
+		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",
+		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
+		"--log-level", "warn",
+	}
+}
+
+func ports(n int) ([]int, error) {
+	out := make([]int, n)
+	seen := map[int]bool{}
+	for i := range out {
+		for range 20 {
+			p, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			if !seen[p] {
+				seen[p], out[i] = true, p
+				break
+			}
+		}
+		if out[i] == 0 {
+			return nil, errors.New("no free ports")
+		}
+	}
+	return out, nil
+}
+
+// startSystem brings everything up; the caller must call stop, also on error.
+func startSystem(ctx context.Context, cfg Config, sc Scenario, dir string, logf func(string, ...any)) (*system, error) {
+	s := &system{cfg: cfg, dir: dir, logf: logf, backend: sc.DB, secret: newSecret()}
+	p, err := ports(2)
+	if err != nil {
+		return s, err
+	}
+	tport, uiport := p[0], p[1]
+	s.temporalAddr = fmt.Sprintf("127.0.0.1:%d", tport)
+
+	// SendGrid.
+	s.sendgrid = sendgridapi.New(sendgridKey)
+	sgURL, stop := s.sendgrid.Start()
+	s.sgStop = stop
+
+	// Database.
+	switch sc.DB {
+	case "postgres":
+		if err := s.createPostgres(ctx); err != nil {
+			return s, err
+		}
+	default:
+		s.sqlitePath = filepath.Join(dir, "payflow.db")
+		s.dbURL, s.checkURL = s.sqlitePath, s.sqlitePath+"?_pragma=busy_timeout(5000)"
+	}
+
+	// Temporal.
+	s.temporal = NewProc("temporal", filepath.Join(dir, "temporal.log"), dir, cleanEnv(),
+		temporalArgs(cfg.Temporal, filepath.Join(dir, "temporal.db"), tport, uiport)...)
+	if err := s.startTemporal(ctx); err != nil {
+		return s, err
+	}
+	s.tc, err = client.Dial(client.Options{HostPort: s.temporalAddr, Namespace: namespace,
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))})
+	if err != nil {
+		return s, fmt.Errorf("connect to Temporal: %w", err)
+	}
+
+	env := cleanEnv(
+		"STRIPE_WEBHOOK_SECRET="+s.secret,
+		"SENDGRID_API_KEY="+sendgridKey, "SENDGRID_API_BASE="+sgURL, "EMAIL_FROM="+emailFrom,
+		"DATABASE_URL="+s.dbURL,
+		"TEMPORAL_ADDRESS="+s.temporalAddr, "TEMPORAL_NAMESPACE="+namespace,
+		"LOG_LEVEL=info", "LOG_FORMAT=json",
+	)
+	// Migrations and search attributes, as a deployment runs them once.
+	mctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	mig := exec.CommandContext(mctx, cfg.Payflow, "migrate")
+	mig.Env, mig.Dir = env, dir
+	if out, err := mig.CombinedOutput(); err != nil {
+		return s, fmt.Errorf("payflow migrate: %v\n%s", err, out)
+	}
+	if s.check, err = sql.Open(map[string]string{"sqlite": "sqlite", "postgres": "pgx"}[s.backendName()], s.checkURL); err != nil {
+		return s, err
+	}
+	s.check.SetMaxOpenConns(2)
+
+	// The dev server binds more ports than the two it is given (HTTP API,
+	// metrics, its services' own): pick payflow's only now that those are
+	// taken, so none is handed out twice.
+	if p, err = ports(3); err != nil {
+		return s, err
+	}
+	rport, wport, rmport := p[0], p[1], p[2]
+	s.receiverURL = fmt.Sprintf("http://127.0.0.1:%d", rport)
+	s.workerURL = fmt.Sprintf("http://127.0.0.1:%d", wport)
+
+	// Each process gets its own listeners (PAYFLOW_METRICS_ADDR: the
+	// worker's /metrics, and the receiver's wherever it serves one), so
+	// nothing collides with a default port another run holds.
+	s.worker = NewProc("worker", filepath.Join(dir, "worker.log"), dir,
+		slices.Concat(env, []string{fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", wport)}), cfg.Payflow, "worker")
+	if err := s.startWorker(ctx); err != nil {
+		return s, err
+	}
+	s.serve = NewProc("serve", filepath.Join(dir, "serve.log"), dir,
+		slices.Concat(env, []string{fmt.Sprintf("PAYFLOW_ADDR=127.0.0.1:%d", rport), fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", rmport)}),
+		cfg.Payflow, "serve")
+	if err := s.serve.Start(); err != nil {
+		return s, err
+	}
+	// /readyz on the operations listener, or (older builds) on the
+	// receiver's own port.
+	if err := waitOK(ctx, 60*time.Second, s.serve, fmt.Sprintf("http://127.0.0.1:%d/readyz", rmport), s.receiverURL+"/readyz"); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (s *system) backendName() string {
+	if s.backend == "postgres" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// startTemporal starts (or restarts, on the same ports and database file)
+// the dev server and waits until it serves the namespace.
+func (s *system) startTemporal(ctx context.Context) error {
+	if err := s.temporal.Start(); err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, s.temporalAddr, 90*time.Second, s.temporal); err != nil {
+		return err
+	}
+	if s.tc == nil {
+		return nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := s.tc.CheckHealth(hctx, &client.CheckHealthRequest{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("temporal restarted but not healthy: %w", err)
+		}
+		sleep(ctx, 250*time.Millisecond)
+	}
+}
+
+// startWorker starts (or restarts) the worker and waits for its /readyz.
+func (s *system) startWorker(ctx context.Context) error {
+	if err := s.worker.Start(); err != nil {
+		return err
+	}
+	return waitOK(ctx, 60*time.Second, s.worker, s.workerURL+"/readyz")
+}
+
+// createPostgres makes this run's own database and a proxy in front of
+// the server, which the database fault closes.
+func (s *system) createPostgres(ctx context.Context) error {
+	admin, err := url.Parse(s.cfg.PostgresURL)
+	if err != nil {
+		return fmt.Errorf("-postgres: %w", err)
+	}
+	if err := checkLoopback(hostPort(admin)); err != nil {
+		return err
+	}
+	db, err := sql.Open("pgx", s.cfg.PostgresURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	name := fmt.Sprintf("payflow_chaos_%d", os.Getpid())
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, _ = db.ExecContext(cctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	if _, err := db.ExecContext(cctx, "CREATE DATABASE "+name); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	s.pgName = name
+	if s.pgProxy, err = NewProxy(hostPort(admin)); err != nil {
+		return err
+	}
+	direct := *admin
+	direct.Path = "/" + name
+	viaProxy := direct
+	viaProxy.Host = s.pgProxy.Addr
+	s.dbURL, s.checkURL = viaProxy.String(), direct.String()
+	return nil
+}
+
+func hostPort(u *url.URL) string {
+	if u.Port() == "" {
+		return u.Hostname() + ":5432"
+	}
+	return u.Host
+}
+
+func (s *system) dropPostgres() error {
+	if s.pgName == "" {
+		return nil
+	}
+	db, err := sql.Open("pgx", s.cfg.PostgresURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+s.pgName+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", s.pgName, err)
+	}
+	return nil
+}
+
+// exitedEarly names the processes that died without being told to.
+func (s *system) exitedEarly() []string {
+	var out []string
+	for _, p := range []*Proc{s.temporal, s.worker, s.serve} {
+		if p != nil && !p.Running() {
+			out = append(out, fmt.Sprintf("%s exited unexpectedly (%v); log tail:\n%s", p.Name, p.ExitErr(), p.Tail(10)))
+		}
+	}
+	return out
+}
+
+// sqliteFiles are the SQLite database file and its write-ahead log (the
+// files a write changes), those that exist.
+func (s *system) sqliteFiles() []string {
+	var out []string
+	for _, f := range []string{s.sqlitePath, s.sqlitePath + "-wal"} {
+		if _, err := os.Stat(f); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func chattr(flag string, files ...string) error {
+	if len(files) == 0 {
+		return errors.New("no files")
+	}
+	out, err := exec.Command("chattr", append([]string{flag}, files...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("chattr %s: %v: %s", flag, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// stop ends every process and fake, whatever state they are in.
+func (s *system) stop() error {
+	var errs []error
+	if s.sqlitePath != "" { // never leave an immutable file behind
+		_ = chattr("-i", s.sqliteFiles()...)
+	}
+	for _, p := range []*Proc{s.serve, s.worker, s.temporal} {
+		if p != nil {
+			errs = append(errs, p.Stop(15*time.Second))
+		}
+	}
+	if s.tc != nil {
+		s.tc.Close()
+	}
+	if s.check != nil {
+		s.check.Close()
+	}
+	if s.sgStop != nil {
+		s.sgStop()
+	}
+	if s.pgProxy != nil {
+		s.pgProxy.Close()
+	}
+	errs = append(errs, s.dropPostgres())
+	return errors.Join(errs...)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// evidence reads the worker's /metrics (kept in the scenario folder) and
+// sums the counters that show a fault reached it: failed activity and
+// local activity attempts, failed workflow tasks, emails by outcome. A
+// restarted worker counts from its restart.
+func (s *system) evidence() string {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Get(s.workerURL + "/metrics")
+	if err != nil {
+		return "unavailable: " + err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return "unavailable: " + err.Error()
+	}
+	_ = os.WriteFile(filepath.Join(s.dir, "worker-metrics.txt"), b, 0o644)
+	sums := map[string]float64{}
+	var order []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, " ")
+		series := name
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+			if name == "payflow_emails_total" { // keep the outcome
+				if j := strings.Index(series, `outcome="`); j >= 0 {
+					outcome, _, _ := strings.Cut(series[j+len(`outcome="`):], `"`)
+					name += "{" + outcome + "}"
+				}
+			}
+		}
+		if !(strings.Contains(name, "failed") || strings.Contains(name, "error") || strings.HasPrefix(name, "payflow_emails_total")) ||
+			strings.HasSuffix(name, "_bucket") {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Fields(rest + " 0")[0], 64)
+		if err != nil || v == 0 {
+			continue
+		}
+		if _, ok := sums[name]; !ok {
+			order = append(order, name)
+		}
+		sums[name] += v
+	}
+	if len(order) == 0 {
+		return "no failures counted"
+	}
+	sort.Strings(order)
+	var out []string
+	for _, n := range order {
+		out = append(out, fmt.Sprintf("%s=%g", n, sums[n]))
+	}
+	return strings.Join(out, " ")
+}
+
+// flaggedDuplicates reads the worker's log (every run of it appends to the
+// same file, so a killed worker's lines are there too) for the sends it
+// flagged as possible duplicates, keyed by dedupe key.
+func (s *system) flaggedDuplicates() map[string]bool {
+	out := map[string]bool{}
+	b, err := os.ReadFile(filepath.Join(s.dir, "worker.log"))
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "may have it twice") {
+			continue
+		}
+		var rec struct {
+			DedupeKey string `json:"dedupe_key"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.DedupeKey != "" {
+			out[rec.DedupeKey] = true
+		}
+	}
+	return out
+}
