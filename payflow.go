@@ -64,6 +64,48 @@ type Event struct {
 	Refunded      bool   `json:"refunded,omitempty"`
 	DisputeReason string `json:"dispute_reason,omitempty"`
 	EvidenceDueBy int64  `json:"evidence_due_by,omitempty"`
+
+	// What the billing core reads (billing.FromPayflow), each field exactly
+	// as Stripe sends it. Amount, ProductID, PriceID and, on invoices,
+	// CurrentPeriodEnd above keep their older, merged meaning for the
+	// code that still reads them. A charge's or dispute's InvoiceID,
+	// SubscriptionID and PaymentIntent above also come from its invoice or
+	// charge when Stripe sends that expanded.
+
+	// Invoices: amounts apart, how the invoice is collected, Stripe's next
+	// automatic attempt (0: none scheduled), and the end of the service
+	// period its lines cover (the latest lines.data[].period.end).
+	AmountDue          int64  `json:"amount_due,omitempty"`
+	AmountPaid         int64  `json:"amount_paid,omitempty"`
+	CollectionMethod   string `json:"collection_method,omitempty"` // invoices and subscriptions: charge_automatically, send_invoice
+	NextPaymentAttempt int64  `json:"next_payment_attempt,omitempty"`
+	PeriodEnd          int64  `json:"period_end,omitempty"`
+
+	// Subscriptions: every item in Stripe's order. ItemsTruncated: the list
+	// was longer than the receiver reads (has_more, or over its bound), so
+	// Items is not the whole subscription and must not be taken for it.
+	Items              []Item `json:"items,omitempty"`
+	ItemsTruncated     bool   `json:"items_truncated,omitempty"`
+	CurrentPeriodStart int64  `json:"current_period_start,omitempty"`
+	PauseCollection    string `json:"pause_collection,omitempty"` // pause_collection.behavior: keep_as_draft, mark_uncollectible, void
+
+	// metadata.product of the event's object itself (ProductID may come
+	// from elsewhere), and a Checkout Session's line items, which Stripe
+	// includes only when the session was fetched with expand[]=line_items
+	// (never in a webhook event); LineItemsTruncated as ItemsTruncated.
+	MetadataProduct    string `json:"metadata_product,omitempty"`
+	LineItems          []Item `json:"line_items,omitempty"`
+	LineItemsTruncated bool   `json:"line_items_truncated,omitempty"`
+}
+
+// Item is one subscription item (si_…) or Checkout line item (li_…): a
+// price of a product, times a quantity (0 when Stripe sends none, as for
+// metered prices).
+type Item struct {
+	ID        string `json:"id,omitempty"`
+	PriceID   string `json:"price,omitempty"`
+	ProductID string `json:"product,omitempty"`
+	Quantity  int64  `json:"quantity,omitempty"`
 }
 
 // CreatedTime is the event's creation time on Stripe's clock.
@@ -72,18 +114,28 @@ func (e Event) CreatedTime() time.Time { return time.Unix(e.Created, 0).UTC() }
 // ErrNotFound is returned by Store lookups that find nothing.
 var ErrNotFound = errors.New("not found")
 
-// Order statuses.
+// Order statuses: the billing core's (billing.Order.Status), derived from
+// what happened to the payment, never from the last event. The store only
+// ever moves an order's status forward (received < awaiting_payment,
+// payment_failed < canceled, expired, async_payment_failed < fulfilled <
+// partially_refunded < disputed < refunded).
 const (
-	OrderPending   = "pending"
-	OrderFulfilled = "fulfilled"
-	OrderFailed    = "payment_failed"
-	OrderCanceled  = "canceled"
-	OrderExpired   = "expired"
-	OrderRefunded  = "refunded"
-	OrderDisputed  = "disputed"
+	OrderReceived          = "received"             // nothing paid yet
+	OrderPending           = "pending"              // written before schema version 3; read as received
+	OrderAwaitingPayment   = "awaiting_payment"     // Checkout completed, a delayed payment method pending
+	OrderFailed            = "payment_failed"       // the customer may retry on the same intent
+	OrderCanceled          = "canceled"             // payment intent canceled before payment
+	OrderExpired           = "expired"              // Checkout Session expired before payment
+	OrderAsyncFailed       = "async_payment_failed" // a delayed Checkout payment failed
+	OrderFulfilled         = "fulfilled"            // paid: access granted, receipt sent
+	OrderPartiallyRefunded = "partially_refunded"   // fulfilled, part of it refunded
+	OrderDisputed          = "disputed"             // a dispute of the payment was lost
+	OrderRefunded          = "refunded"             // fully refunded
 )
 
-// Entitlement statuses.
+// Access statuses: what one source does to one product, and the
+// effective access of a customer to a product (granted if any source
+// grants it, else suspended if any suspends it, else revoked).
 const (
 	AccessGranted   = "granted"
 	AccessSuspended = "suspended"
@@ -105,59 +157,118 @@ type Customer struct {
 	UpdatedAt time.Time
 }
 
-// Order is one purchase, keyed by its payment intent (or by its checkout
-// session when no payment was required).
+// Order is one one-off purchase, keyed by its payment intent (or by its
+// Checkout Session when no payment was required).
 type Order struct {
 	ID            string // payment intent or checkout session ID
 	CustomerID    string
 	Email         string
+	PaymentIntent string
 	CheckoutID    string
 	ChargeID      string
-	ProductID     string
-	Amount        int64
-	Currency      string
-	Status        string
-	FailureReason string
-	CreatedAt     time.Time
-	FulfilledAt   *time.Time
-	UpdatedAt     time.Time
-}
-
-// Invoice is one invoice or one-off payment, keyed by its Stripe ID.
-type Invoice struct {
-	ID             string
-	CustomerID     string
-	SubscriptionID string
+	// Products are the products bought, sorted. ProductID is the first of
+	// them, for readers that know one product per order.
+	Products       []string
+	ProductID      string
 	Amount         int64
+	AmountRefunded int64 // cumulative, as Stripe reports it on the charge
 	Currency       string
 	Status         string
-	StripeCreated  int64 // the event's created time; guards against stale snapshots
+	FailureReason  string
+	CreatedAt      time.Time
+	FulfilledAt    *time.Time // when the order first reached a paid status
 	UpdatedAt      time.Time
+}
+
+// Invoice is one invoice of a subscription (or a one-off invoice), keyed
+// by its Stripe ID. Its status never moves back (draft < open <
+// uncollectible < paid, void) and its amounts paid and refunded only grow.
+type Invoice struct {
+	ID               string
+	CustomerID       string
+	SubscriptionID   string
+	Status           string
+	AmountDue        int64
+	AmountPaid       int64
+	AmountRefunded   int64
+	FullyRefunded    bool
+	Currency         string
+	AttemptCount     int64
+	BillingReason    string
+	CollectionMethod string
+	HostedURL        string
+	PeriodEnd        int64 // the invoice's service period end, Unix seconds
+	ChargeID         string
+	PaymentIntent    string
+	DisputeID        string // a dispute of the invoice's charge
+	DisputeStatus    string // Stripe's status of that dispute
+	StripeCreated    int64  // the newest event applied; guards against stale snapshots
+	UpdatedAt        time.Time
+}
+
+// SubscriptionItem is one item of a subscription: a price of a product,
+// times a quantity.
+type SubscriptionItem struct {
+	ID        string `json:"id,omitempty"`
+	PriceID   string `json:"price,omitempty"`
+	ProductID string `json:"product"`
+	Quantity  int64  `json:"quantity,omitempty"`
 }
 
 // Subscription mirrors a Stripe subscription plus payflow's dunning stage.
 type Subscription struct {
 	ID                string
 	CustomerID        string
-	Status            string
-	DunningStage      string
+	Status            string // Stripe's vocabulary
+	DunningStage      string // none, retrying, awaiting_customer, suspended, final
+	Items             []SubscriptionItem
 	CurrentPeriodEnd  int64
 	CancelAtPeriodEnd bool
-	StripeCreated     int64 // the created time of the event this snapshot came from
+	StripeCreated     int64 // the created time of the newest snapshot applied
 	UpdatedAt         time.Time
 }
 
-// Entitlement is a customer's access to a product.
-type Entitlement struct {
+// AccessSource is what one source (order/<pi>, subscription/<sub>) does
+// to one product of a customer. The store keeps one row per (customer,
+// product, source); the customer's effective access to the product is
+// folded from all of the product's rows (billing.EffectiveAccess).
+type AccessSource struct {
 	CustomerID  string
 	ProductID   string
-	Status      string
-	Source      string // what granted it: order/pi_…, subscription/sub_…
+	Source      string
+	Status      string // AccessGranted, AccessSuspended, AccessRevoked
 	ValidUntil  *time.Time
-	GrantedAt   *time.Time
+	Reason      string
+	GrantedAt   *time.Time // when the row last entered each status
 	SuspendedAt *time.Time
 	RevokedAt   *time.Time
 	UpdatedAt   time.Time
+}
+
+// AccessUpdate is the outcome of writing one source's row: whether it
+// changed, the product's rows after the write (every source, sorted by
+// source) and the product's version, which grows by one with every change
+// of any of its rows, so the merchant's app can order what it is told.
+type AccessUpdate struct {
+	Changed bool
+	Version int64
+	Sources []AccessSource
+}
+
+// Refund is the refunds of one charge as Stripe last reported them
+// (charge.refunded carries the cumulative amount), recorded against the
+// order or subscription invoice the charge paid: one row per (source,
+// invoice, charge).
+type Refund struct {
+	Source         string // order/<pi> or subscription/<sub>
+	InvoiceID      string
+	ChargeID       string
+	AmountRefunded int64 // cumulative; never decreases
+	Currency       string
+	Full           bool // the charge is fully refunded; never reverts
+	EventID        string
+	StripeCreated  int64 // created time of the newest event recorded
+	UpdatedAt      time.Time
 }
 
 // Email is one message in the email ledger. DedupeKey is unique: claiming the
@@ -191,26 +302,33 @@ type AppliedEvent struct {
 
 // Dispute is one chargeback.
 type Dispute struct {
-	ID            string
-	ChargeID      string
-	PaymentIntent string
-	CustomerID    string
-	Amount        int64
-	Currency      string
-	Reason        string
-	Status        string
-	EvidenceDueBy int64
-	StripeCreated int64
-	UpdatedAt     time.Time
+	ID              string
+	ChargeID        string
+	PaymentIntent   string
+	InvoiceID       string
+	CustomerID      string
+	Owner           string // workflow ID of the disputed payment's owner: order/<pi> or subscription/<sub>
+	Amount          int64
+	Currency        string
+	Reason          string
+	Status          string // Stripe's
+	EvidenceDueBy   int64
+	FundsWithdrawn  bool // never reverts
+	FundsReinstated bool // never reverts
+	StripeCreated   int64
+	UpdatedAt       time.Time
 }
 
 // CustomerSummary is everything the store knows about one customer, for
-// `payflow inspect`.
+// `payflow inspect`. Access holds the source rows; the effective access
+// per product is folded from them (store.View).
 type CustomerSummary struct {
 	Customer      Customer
 	Orders        []Order
 	Subscriptions []Subscription
-	Entitlements  []Entitlement
+	Invoices      []Invoice
+	Access        []AccessSource
+	Refunds       []Refund
 	Emails        []Email
 	Disputes      []Dispute
 }
@@ -226,31 +344,41 @@ type Store interface {
 
 	UpsertCustomer(ctx context.Context, c Customer) error
 
-	// CreateOrder inserts the order if absent and returns the stored row
-	// (which may be further along than o).
-	CreateOrder(ctx context.Context, o Order) (Order, error)
+	// UpsertOrder writes the order: identifiers a write lacks keep the
+	// stored ones, the status only moves forward, the refunded amount only
+	// grows. It returns the stored row and whether this call moved the
+	// order to a paid status for the first time (FulfilledAt set).
+	UpsertOrder(ctx context.Context, o Order) (stored Order, fulfilled bool, err error)
 	GetOrder(ctx context.Context, id string) (Order, error)
-	// GetOrderByCharge finds the order a charge belongs to.
-	GetOrderByCharge(ctx context.Context, chargeID string) (Order, error)
-	// UpdateOrderStatus moves an order to status; a fulfilled timestamp is
-	// set once when status is fulfilled.
-	UpdateOrderStatus(ctx context.Context, id, status, reason string, at time.Time) (Order, error)
+	// FindOrderByPayment finds the order a charge or payment intent paid
+	// (either may be empty).
+	FindOrderByPayment(ctx context.Context, chargeID, paymentIntent string) (Order, error)
 
-	// UpsertInvoice writes the invoice unless the stored snapshot is newer
-	// (by StripeCreated); it reports whether it wrote.
+	// UpsertInvoice writes the invoice, never moving its status back nor
+	// its amounts down, and the rest only from a snapshot at least as new
+	// as the stored one (StripeCreated); it reports whether it wrote.
 	UpsertInvoice(ctx context.Context, inv Invoice) (bool, error)
-	// UpsertSubscription writes the subscription unless the stored snapshot
-	// is newer (by StripeCreated); it reports whether it wrote.
+	GetInvoice(ctx context.Context, id string) (Invoice, error)
+	// FindInvoiceByPayment finds the invoice a charge or payment intent
+	// paid (either may be empty).
+	FindInvoiceByPayment(ctx context.Context, chargeID, paymentIntent string) (Invoice, error)
+
+	// UpsertSubscription writes the subscription unless the stored
+	// snapshot is newer (by StripeCreated); it reports whether it wrote.
 	UpsertSubscription(ctx context.Context, s Subscription) (bool, error)
 	GetSubscription(ctx context.Context, id string) (Subscription, error)
-	// SetDunningStage changes only the dunning stage (and status when
-	// status is not empty) of a subscription.
-	SetDunningStage(ctx context.Context, id, status, stage string) error
 
-	// SetEntitlement upserts the (customer, product) entitlement to the
-	// given status; it reports whether anything changed.
-	SetEntitlement(ctx context.Context, e Entitlement) (bool, error)
-	GetEntitlement(ctx context.Context, customerID, productID string) (Entitlement, error)
+	// SetAccessSource writes one source's row for one product and returns
+	// the product's rows after it, in one transaction that writers of the
+	// same (customer, product) take in turn.
+	SetAccessSource(ctx context.Context, a AccessSource) (AccessUpdate, error)
+	// AccessFor lists the customer's source rows for productID, or for
+	// every product when productID is empty, sorted by product and source.
+	AccessFor(ctx context.Context, customerID, productID string) ([]AccessSource, error)
+
+	// RecordRefund records a charge's refunds (cumulative); it reports
+	// whether the stored row changed.
+	RecordRefund(ctx context.Context, r Refund) (bool, error)
 
 	// ClaimEmail inserts the ledger row if its dedupe key is new and
 	// returns the stored row either way; claimed says whether this call
@@ -259,7 +387,11 @@ type Store interface {
 	// FinishEmail records the outcome of sending a claimed email.
 	FinishEmail(ctx context.Context, dedupeKey, status, providerMessageID string, at time.Time) error
 
+	// UpsertDispute writes the dispute unless the stored snapshot is newer
+	// (by StripeCreated); the funds flags never revert. It reports whether
+	// it wrote.
 	UpsertDispute(ctx context.Context, d Dispute) (bool, error)
+	GetDispute(ctx context.Context, id string) (Dispute, error)
 
 	CustomerSummary(ctx context.Context, customerID string) (CustomerSummary, error)
 	Ping(ctx context.Context) error

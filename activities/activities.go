@@ -1,7 +1,10 @@
 // Package activities holds every side effect payflow has: database writes,
-// email, provisioning calls and Stripe API calls. Each activity is
-// idempotent: run twice, it has one effect (unique keys in the database, an
-// email ledger, Stripe idempotency keys, stable provisioning event IDs).
+// email, provisioning calls and Stripe API calls. There is one activity per
+// command of the billing core (billing.Command), named after it and taking
+// the command as it is; the core decides, the activities only carry out.
+// Each activity is idempotent: run twice, it has one effect (merge-upserts
+// that never go backwards, an email ledger, Stripe idempotency keys, stable
+// provisioning event IDs).
 package activities
 
 import (
@@ -9,12 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/billing"
 )
 
 // Activities is registered with the worker; its exported methods are the
@@ -24,11 +30,17 @@ type Activities struct {
 	Mailer      Mailer       // nil: emails go to the local outbox only
 	Stripe      *StripeAPI   // nil: no Stripe API key configured
 	Provisioner *Provisioner // nil: no PROVISIONING_WEBHOOK_URL
-	Policy      DunningPolicy
-	AlertEmail  string
-	Metrics     *Metrics
-	Log         *slog.Logger
-	Now         func() time.Time // for tests; nil means time.Now
+	// Policy is the dunning policy a new campaign adopts (config's
+	// DUNNING_* variables); the zero value means billing.DefaultPolicy().
+	Policy     billing.Policy
+	AlertEmail string
+	// Temporal and TaskQueue let NotifyOwner (notify.go) signal, or start,
+	// the workflow that owns a disputed payment.
+	Temporal  client.Client
+	TaskQueue string
+	Metrics   *Metrics
+	Log       *slog.Logger
+	Now       func() time.Time // for tests; nil means time.Now
 
 	// sent remembers, in this process, emails the provider accepted whose
 	// ledger row is not finished yet (email.go).
@@ -80,66 +92,70 @@ func (a *Activities) RecordEvent(ctx context.Context, ev payflow.Event) (bool, e
 	return fresh, nil
 }
 
-// OrderRecord is what the order workflow knows of an order.
-type OrderRecord struct {
-	OrderID    string `json:"order_id"`
-	CustomerID string `json:"customer_id,omitempty"`
-	Email      string `json:"email,omitempty"`
-	CheckoutID string `json:"checkout_id,omitempty"`
-	ChargeID   string `json:"charge_id,omitempty"`
-	ProductID  string `json:"product_id,omitempty"`
-	Amount     int64  `json:"amount"`
-	Currency   string `json:"currency,omitempty"`
-	Status     string `json:"status"`
-	Reason     string `json:"reason,omitempty"`
+// GetDunningPolicy hands the worker's configured policy to a workflow when
+// a campaign starts; the campaign keeps its copy (hard-decline codes
+// included), so changing the configuration or a deploy never changes a
+// campaign already running.
+func (a *Activities) GetDunningPolicy(ctx context.Context) (billing.Policy, error) {
+	p := a.Policy
+	if p.Mode == "" {
+		return billing.DefaultPolicy(), nil
+	}
+	p.RetryDelays = slices.Clone(p.RetryDelays)
+	p.HardDeclines = slices.Clone(p.HardDeclines)
+	if p.HardDeclines == nil {
+		p.HardDeclines = billing.DefaultHardDeclines()
+	}
+	if err := p.Validate(); err != nil {
+		return billing.Policy{}, invalid("dunning policy: %v", err)
+	}
+	return p, nil
 }
 
-// RecordOrder creates the order if it is new and moves it to the given
-// status. An order that is already fulfilled stays fulfilled unless the new
-// status is a refund or dispute, and refunded, disputed, canceled and
-// expired orders stay as they are (statuses only move forward).
-func (a *Activities) RecordOrder(ctx context.Context, r OrderRecord) (payflow.Order, error) {
+// upsertCustomer records the customer a command names (with its address,
+// when the command has one), so `payflow inspect` knows the customer.
+func (a *Activities) upsertCustomer(ctx context.Context, customerID, email string) error {
+	if customerID == "" {
+		return nil
+	}
+	if err := a.Store.UpsertCustomer(ctx, payflow.Customer{ID: customerID, Email: email, UpdatedAt: a.now()}); err != nil {
+		return fmt.Errorf("record customer %s: %w", customerID, err)
+	}
+	return nil
+}
+
+// RecordOrder writes the order row. The store merges it with what is
+// stored: the status only moves forward, the refunded amount only grows,
+// identifiers are never replaced, so a retried or late record never undoes
+// a newer one.
+func (a *Activities) RecordOrder(ctx context.Context, r billing.RecordOrder) error {
 	if r.OrderID == "" {
-		return payflow.Order{}, invalid("order without ID")
+		return invalid("order without ID")
+	}
+	if err := a.upsertCustomer(ctx, r.CustomerID, r.Email); err != nil {
+		return err
 	}
 	now := a.now()
-	if r.CustomerID != "" {
-		if err := a.Store.UpsertCustomer(ctx, payflow.Customer{ID: r.CustomerID, Email: r.Email, UpdatedAt: now}); err != nil {
-			return payflow.Order{}, fmt.Errorf("record customer %s: %w", r.CustomerID, err)
-		}
-	}
-	stored, err := a.Store.CreateOrder(ctx, payflow.Order{
-		ID: r.OrderID, CustomerID: r.CustomerID, Email: r.Email, CheckoutID: r.CheckoutID, ChargeID: r.ChargeID,
-		ProductID: r.ProductID, Amount: r.Amount, Currency: r.Currency, Status: payflow.OrderPending,
-		CreatedAt: now, UpdatedAt: now,
+	stored, fulfilled, err := a.Store.UpsertOrder(ctx, payflow.Order{
+		ID: r.OrderID, CustomerID: r.CustomerID, Email: r.Email, PaymentIntent: r.PaymentIntent, CheckoutID: r.CheckoutID,
+		ChargeID: r.ChargeID, Products: r.Products, Amount: r.Amount, AmountRefunded: r.AmountRefunded, Currency: r.Currency,
+		Status: r.Status, FailureReason: r.Reason, CreatedAt: now, UpdatedAt: now,
 	})
 	if err != nil {
-		return payflow.Order{}, fmt.Errorf("record order %s: %w", r.OrderID, err)
+		return fmt.Errorf("record order %s: %w", r.OrderID, err)
 	}
-	if r.Status == "" || r.Status == stored.Status || !orderMayMove(stored.Status, r.Status) {
-		return stored, nil
-	}
-	updated, err := a.Store.UpdateOrderStatus(ctx, r.OrderID, r.Status, r.Reason, now)
-	if err != nil {
-		return payflow.Order{}, fmt.Errorf("order %s to %s: %w", r.OrderID, r.Status, err)
-	}
-	if r.Status == payflow.OrderFulfilled && a.Metrics != nil {
+	if fulfilled && a.Metrics != nil {
 		a.Metrics.OrdersFulfilled.Inc()
 	}
-	return updated, nil
-}
-
-func orderMayMove(from, to string) bool {
-	switch from {
-	case payflow.OrderFulfilled:
-		return to == payflow.OrderRefunded || to == payflow.OrderDisputed
-	case payflow.OrderRefunded, payflow.OrderDisputed, payflow.OrderCanceled, payflow.OrderExpired:
-		return false // final (a dispute is recorded when it is lost: the money is gone)
+	if stored.Status != r.Status {
+		a.logger(ctx).Info("order keeps a later status", "order", r.OrderID, "stored", stored.Status, "recorded", r.Status)
 	}
-	return true
+	return nil
 }
 
-// LoadOrder returns the stored order, or nil when there is none.
+// LoadOrder returns the stored order, or nil when there is none; a later
+// run of an order workflow (a refund or dispute weeks after the payment)
+// seeds its state from it (billing.OrderFromRecord).
 func (a *Activities) LoadOrder(ctx context.Context, orderID string) (*payflow.Order, error) {
 	o, err := a.Store.GetOrder(ctx, orderID)
 	if errors.Is(err, payflow.ErrNotFound) {
@@ -151,128 +167,86 @@ func (a *Activities) LoadOrder(ctx context.Context, orderID string) (*payflow.Or
 	return &o, nil
 }
 
-// AccessChange grants, suspends or revokes a customer's access to a product.
-type AccessChange struct {
-	CustomerID string     `json:"customer_id"`
-	ProductID  string     `json:"product_id"`
-	Status     string     `json:"status"` // payflow.AccessGranted, AccessSuspended, AccessRevoked
-	Source     string     `json:"source"` // the workflow ID that decides
-	ValidUntil *time.Time `json:"valid_until,omitempty"`
-	Reason     string     `json:"reason,omitempty"`
-}
-
-// SetAccess writes the entitlement and, when a provisioning URL is set,
-// tells the merchant's app. The app receives the same event ID for the same
-// change every time, so a retried activity is a duplicate it can drop.
-func (a *Activities) SetAccess(ctx context.Context, ch AccessChange) error {
-	if ch.CustomerID == "" || ch.ProductID == "" {
-		return invalid("access change needs a customer and a product (got %q, %q)", ch.CustomerID, ch.ProductID)
+// RecordSubscription writes the subscription row (status, dunning stage,
+// items) unless a newer snapshot is stored.
+func (a *Activities) RecordSubscription(ctx context.Context, r billing.RecordSubscription) error {
+	if r.SubscriptionID == "" {
+		return invalid("subscription without ID")
 	}
-	switch ch.Status {
-	case payflow.AccessGranted, payflow.AccessSuspended, payflow.AccessRevoked:
-	default: // the store refuses it on every attempt: don't retry forever
-		return invalid("access change %s/%s: unknown status %q", ch.CustomerID, ch.ProductID, ch.Status)
+	if err := a.upsertCustomer(ctx, r.CustomerID, r.Email); err != nil {
+		return err
 	}
-	now := a.now()
-	e := payflow.Entitlement{CustomerID: ch.CustomerID, ProductID: ch.ProductID, Status: ch.Status,
-		Source: ch.Source, ValidUntil: ch.ValidUntil, UpdatedAt: now}
-	changed, err := a.Store.SetEntitlement(ctx, e)
-	if err != nil {
-		return fmt.Errorf("set access %s/%s to %s: %w", ch.CustomerID, ch.ProductID, ch.Status, err)
+	items := make([]payflow.SubscriptionItem, 0, len(r.Items))
+	for _, it := range r.Items {
+		items = append(items, payflow.SubscriptionItem{ID: it.ID, PriceID: it.PriceID, ProductID: it.ProductID, Quantity: it.Quantity})
 	}
-	a.logger(ctx).Info("access", "customer_id", ch.CustomerID, "product", ch.ProductID, "status", ch.Status, "changed", changed)
-	if a.Provisioner == nil {
-		return nil
-	}
-	return a.Provisioner.Send(ctx, ch)
-}
-
-// SubscriptionRecord is a subscription snapshot plus payflow's dunning stage.
-type SubscriptionRecord struct {
-	SubscriptionID    string `json:"subscription_id"`
-	CustomerID        string `json:"customer_id"`
-	Email             string `json:"email,omitempty"`
-	Status            string `json:"status"`
-	DunningStage      string `json:"dunning_stage"`
-	CurrentPeriodEnd  int64  `json:"current_period_end"`
-	CancelAtPeriodEnd bool   `json:"cancel_at_period_end"`
-	StripeCreated     int64  `json:"stripe_created"`
-}
-
-// RecordSubscription writes the snapshot unless a newer one is stored.
-func (a *Activities) RecordSubscription(ctx context.Context, r SubscriptionRecord) (bool, error) {
-	now := a.now()
-	if r.CustomerID != "" {
-		if err := a.Store.UpsertCustomer(ctx, payflow.Customer{ID: r.CustomerID, Email: r.Email, UpdatedAt: now}); err != nil {
-			return false, fmt.Errorf("record customer %s: %w", r.CustomerID, err)
-		}
-	}
-	wrote, err := a.Store.UpsertSubscription(ctx, payflow.Subscription{
-		ID: r.SubscriptionID, CustomerID: r.CustomerID, Status: r.Status, DunningStage: r.DunningStage,
+	if _, err := a.Store.UpsertSubscription(ctx, payflow.Subscription{
+		ID: r.SubscriptionID, CustomerID: r.CustomerID, Status: r.Status, DunningStage: r.DunningStage, Items: items,
 		CurrentPeriodEnd: r.CurrentPeriodEnd, CancelAtPeriodEnd: r.CancelAtPeriodEnd, StripeCreated: r.StripeCreated,
-		UpdatedAt: now,
-	})
-	if err != nil {
-		return false, fmt.Errorf("record subscription %s: %w", r.SubscriptionID, err)
+		UpdatedAt: a.now(),
+	}); err != nil {
+		return fmt.Errorf("record subscription %s: %w", r.SubscriptionID, err)
 	}
-	return wrote, nil
+	return nil
 }
 
-// InvoiceRecord is one invoice's payment state.
-type InvoiceRecord struct {
-	InvoiceID      string `json:"invoice_id"`
-	CustomerID     string `json:"customer_id"`
-	SubscriptionID string `json:"subscription_id"`
-	Amount         int64  `json:"amount"`
-	Currency       string `json:"currency"`
-	Status         string `json:"status"`
-	StripeCreated  int64  `json:"stripe_created"`
+// RecordInvoice writes one invoice's row; its status never moves back and
+// its amounts paid and refunded never shrink.
+func (a *Activities) RecordInvoice(ctx context.Context, r billing.RecordInvoice) error {
+	if r.ID == "" {
+		return invalid("invoice without ID")
+	}
+	if err := a.upsertCustomer(ctx, r.CustomerID, ""); err != nil {
+		return err
+	}
+	inv := payflow.Invoice{
+		ID: r.ID, CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, Status: r.Status,
+		AmountDue: r.AmountDue, AmountPaid: r.AmountPaid, AmountRefunded: r.AmountRefunded, FullyRefunded: r.FullyRefunded,
+		Currency: r.Currency, AttemptCount: r.AttemptCount, BillingReason: r.BillingReason,
+		CollectionMethod: r.CollectionMethod, HostedURL: r.HostedURL, PeriodEnd: r.PeriodEnd, ChargeID: r.ChargeID,
+		StripeCreated: r.StripeCreated, UpdatedAt: a.now(),
+	}
+	if r.Dispute != nil {
+		inv.DisputeID, inv.DisputeStatus = r.Dispute.ID, r.Dispute.Status
+	}
+	if _, err := a.Store.UpsertInvoice(ctx, inv); err != nil {
+		return fmt.Errorf("record invoice %s: %w", r.ID, err)
+	}
+	return nil
 }
 
-// RecordInvoice writes the invoice unless a newer snapshot is stored.
-func (a *Activities) RecordInvoice(ctx context.Context, r InvoiceRecord) (bool, error) {
-	wrote, err := a.Store.UpsertInvoice(ctx, payflow.Invoice{
-		ID: r.InvoiceID, CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, Amount: r.Amount,
-		Currency: r.Currency, Status: r.Status, StripeCreated: r.StripeCreated, UpdatedAt: a.now(),
-	})
-	if err != nil {
-		return false, fmt.Errorf("record invoice %s: %w", r.InvoiceID, err)
+// RecordRefund records one observation of a charge's refunds against the
+// order or subscription invoice it belongs to (the amount is Stripe's
+// cumulative amount_refunded, so observations in any order end the same).
+func (a *Activities) RecordRefund(ctx context.Context, r billing.RecordRefund) error {
+	if r.Source == "" || (r.InvoiceID == "" && r.ChargeID == "") {
+		return invalid("refund needs a source and an invoice or a charge (got %q, %q, %q)", r.Source, r.InvoiceID, r.ChargeID)
 	}
-	return wrote, nil
+	if _, err := a.Store.RecordRefund(ctx, payflow.Refund{
+		Source: r.Source, InvoiceID: r.InvoiceID, ChargeID: r.ChargeID, AmountRefunded: r.AmountRefunded,
+		Currency: r.Currency, Full: r.Full, EventID: r.EventID, StripeCreated: r.StripeCreated, UpdatedAt: a.now(),
+	}); err != nil {
+		return fmt.Errorf("record refund of %s: %w", r.Source, err)
+	}
+	return nil
 }
 
-// RecordDispute writes the dispute unless a newer snapshot is stored.
-func (a *Activities) RecordDispute(ctx context.Context, d payflow.Dispute) (bool, error) {
-	d.UpdatedAt = a.now()
-	wrote, err := a.Store.UpsertDispute(ctx, d)
-	if err != nil {
-		return false, fmt.Errorf("record dispute %s: %w", d.ID, err)
+// RecordDispute writes the dispute row unless a newer snapshot is stored;
+// funds_withdrawn and funds_reinstated never revert.
+func (a *Activities) RecordDispute(ctx context.Context, r billing.RecordDispute) error {
+	if r.DisputeID == "" {
+		return invalid("dispute without ID")
 	}
-	return wrote, nil
-}
-
-// FindOrderByCharge returns the order a charge paid for, or nil.
-func (a *Activities) FindOrderByCharge(ctx context.Context, chargeID, paymentIntent string) (*payflow.Order, error) {
-	if paymentIntent != "" {
-		if o, err := a.LoadOrder(ctx, paymentIntent); err != nil || o != nil {
-			return o, err
-		}
+	if err := a.upsertCustomer(ctx, r.CustomerID, ""); err != nil {
+		return err
 	}
-	if chargeID == "" {
-		return nil, nil
+	if _, err := a.Store.UpsertDispute(ctx, payflow.Dispute{
+		ID: r.DisputeID, ChargeID: r.ChargeID, PaymentIntent: r.PaymentIntent, InvoiceID: r.InvoiceID,
+		CustomerID: r.CustomerID, Owner: r.Owner, Amount: r.Amount, Currency: r.Currency, Reason: r.Reason,
+		Status: r.Status, EvidenceDueBy: r.EvidenceDueBy, FundsWithdrawn: r.FundsWithdrawn,
+		FundsReinstated: r.FundsReinstated, StripeCreated: r.StripeCreated, UpdatedAt: a.now(),
+	}); err != nil {
+		return fmt.Errorf("record dispute %s: %w", r.DisputeID, err)
 	}
-	o, err := a.Store.GetOrderByCharge(ctx, chargeID)
-	if errors.Is(err, payflow.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find order of charge %s: %w", chargeID, err)
-	}
-	return &o, nil
-}
-
-// FormatAmount renders minor units as "12.34 USD" for emails ("1234 JPY"
-// for zero-decimal, "1.234 KWD" for three-decimal currencies).
-func FormatAmount(amount int64, currency string) string {
-	return payflow.FormatAmount(amount, currency)
+	return nil
 }

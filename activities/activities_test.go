@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,239 +13,253 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
 )
 
-func orderRecord(id, status string) activities.OrderRecord {
-	return activities.OrderRecord{OrderID: id, CustomerID: "cus_A", Email: "a@example.com", ProductID: "prod_A",
-		ChargeID: "ch_" + id, Amount: 2000, Currency: "usd", Status: status}
+func recordOrder(status string) billing.RecordOrder {
+	return billing.RecordOrder{OrderID: "pi_1", CustomerID: "cus_A", Email: "a@example.com", PaymentIntent: "pi_1",
+		ChargeID: "ch_1", Products: []string{"prod_B", "prod_A"}, Amount: 2000, Currency: "usd", Status: status}
 }
 
-// pathTo is how an order reaches each status from pending.
-var pathTo = map[string][]string{
-	payflow.OrderPending:   nil,
-	payflow.OrderFailed:    {payflow.OrderFailed},
-	payflow.OrderFulfilled: {payflow.OrderFulfilled},
-	payflow.OrderRefunded:  {payflow.OrderFulfilled, payflow.OrderRefunded},
-	payflow.OrderDisputed:  {payflow.OrderFulfilled, payflow.OrderDisputed},
-	payflow.OrderCanceled:  {payflow.OrderCanceled},
-	payflow.OrderExpired:   {payflow.OrderExpired},
-}
-
-func TestRecordOrderStatusesOnlyMoveForward(t *testing.T) {
-	all := []string{payflow.OrderPending, payflow.OrderFailed, payflow.OrderFulfilled, payflow.OrderRefunded,
-		payflow.OrderDisputed, payflow.OrderCanceled, payflow.OrderExpired}
-	allowed := map[string][]string{
-		payflow.OrderPending:   {payflow.OrderFailed, payflow.OrderFulfilled, payflow.OrderRefunded, payflow.OrderDisputed, payflow.OrderCanceled, payflow.OrderExpired},
-		payflow.OrderFailed:    {payflow.OrderPending, payflow.OrderFulfilled, payflow.OrderRefunded, payflow.OrderDisputed, payflow.OrderCanceled, payflow.OrderExpired},
-		payflow.OrderFulfilled: {payflow.OrderRefunded, payflow.OrderDisputed},
-		// Refunded, disputed (lost: the money is gone), canceled and expired
-		// are final.
-	}
-	ctx := context.Background()
-	db := newStore(t)
-	a := newActivities(db)
-	n := 0
-	for _, from := range all {
-		for _, to := range all {
-			if from == to {
-				continue
-			}
-			n++
-			id := "pi_" + from + "_" + to
-			t.Run(from+"->"+to, func(t *testing.T) {
-				if _, err := a.RecordOrder(ctx, orderRecord(id, "")); err != nil {
-					t.Fatal(err)
-				}
-				for _, s := range pathTo[from] {
-					if o, err := a.RecordOrder(ctx, orderRecord(id, s)); err != nil || o.Status != s {
-						t.Fatalf("setting up %s: %+v, %v", s, o, err)
-					}
-				}
-				got, err := a.RecordOrder(ctx, orderRecord(id, to))
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := from
-				for _, s := range allowed[from] {
-					if s == to {
-						want = to
-					}
-				}
-				if got.Status != want {
-					t.Errorf("%s -> %s: status %s, want %s", from, to, got.Status, want)
-				}
-				stored, err := db.GetOrder(ctx, id)
-				if err != nil || stored.Status != want {
-					t.Errorf("stored %+v, %v", stored, err)
-				}
-			})
-		}
-	}
-	if n != 42 {
-		t.Errorf("%d transitions", n)
-	}
-}
-
-func TestRecordOrderFulfilment(t *testing.T) {
+func TestRecordOrder(t *testing.T) {
 	ctx := context.Background()
 	db := newStore(t)
 	a := newActivities(db)
 	a.Metrics = activities.NewMetrics(prometheus.NewRegistry())
 
-	created, err := a.RecordOrder(ctx, activities.OrderRecord{OrderID: "pi_1", Amount: 2000, Currency: "usd", Status: payflow.OrderPending})
+	if err := a.RecordOrder(ctx, billing.RecordOrder{OrderID: "pi_1", Amount: 2000, Currency: "usd", Status: billing.OrderReceived}); err != nil {
+		t.Fatal(err)
+	}
+	// Fulfilled, retried, and a late record of the earlier view: the
+	// counter moves once and the status stays fulfilled.
+	for _, status := range []string{billing.OrderFulfilled, billing.OrderFulfilled, billing.OrderReceived} {
+		if err := a.RecordOrder(ctx, recordOrder(status)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := db.GetOrder(ctx, "pi_1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.Status != payflow.OrderPending || created.CustomerID != "" || created.FulfilledAt != nil {
-		t.Errorf("created %+v", created)
+	if o.Status != payflow.OrderFulfilled || o.CustomerID != "cus_A" || o.ChargeID != "ch_1" ||
+		!slices.Equal(o.Products, []string{"prod_A", "prod_B"}) || o.FulfilledAt == nil || !o.FulfilledAt.Equal(fixedNow) {
+		t.Errorf("order %+v", o)
 	}
-	// A later event names the customer; the order fills it in.
-	o, err := a.RecordOrder(ctx, orderRecord("pi_1", payflow.OrderFulfilled))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Status != payflow.OrderFulfilled || o.CustomerID != "cus_A" || o.Email != "a@example.com" ||
-		o.FulfilledAt == nil || !o.FulfilledAt.Equal(fixedNow) {
-		t.Errorf("fulfilled %+v", o)
+	if got := counterValue(t, a.Metrics.OrdersFulfilled); got != 1 {
+		t.Errorf("orders fulfilled = %v, want 1", got)
 	}
 	sum, err := db.CustomerSummary(ctx, "cus_A")
 	if err != nil || sum.Customer.Email != "a@example.com" {
 		t.Errorf("customer %+v, %v", sum.Customer, err)
 	}
-	// Retried fulfilment, then the workflow of a redelivered event: the
-	// counter moves once.
-	later := fixedNow.Add(time.Hour)
-	a.Now = func() time.Time { return later }
-	for _, s := range []string{payflow.OrderFulfilled, payflow.OrderPending, payflow.OrderFulfilled} {
-		if o, err := a.RecordOrder(ctx, orderRecord("pi_1", s)); err != nil || o.Status != payflow.OrderFulfilled {
-			t.Fatalf("record %s: %+v, %v", s, o, err)
-		}
-	}
-	if got := counterValue(t, a.Metrics.OrdersFulfilled); got != 1 {
-		t.Errorf("orders fulfilled = %v, want 1", got)
-	}
-	// A refund keeps the fulfilment time.
-	r := orderRecord("pi_1", payflow.OrderRefunded)
-	r.Reason = "requested_by_customer"
-	o, err = a.RecordOrder(ctx, r)
-	if err != nil || o.Status != payflow.OrderRefunded || o.FailureReason != "requested_by_customer" ||
-		o.FulfilledAt == nil || !o.FulfilledAt.Equal(fixedNow) {
-		t.Errorf("refunded %+v, %v", o, err)
-	}
-	if got := counterValue(t, a.Metrics.OrdersFulfilled); got != 1 {
-		t.Errorf("orders fulfilled = %v after the refund, want 1", got)
-	}
-}
 
-// TestRecordOrderLostDisputeIsFinal follows what the order workflow does
-// when a payment event reaches an order whose dispute was lost (a new run
-// after Temporal dropped the first): record pending, then fulfilled. The
-// order must stay disputed, and not be counted as fulfilled again.
-func TestRecordOrderLostDisputeIsFinal(t *testing.T) {
-	ctx := context.Background()
-	db := newStore(t)
-	a := newActivities(db)
-	a.Metrics = activities.NewMetrics(prometheus.NewRegistry())
-	for _, s := range []string{payflow.OrderPending, payflow.OrderFulfilled, payflow.OrderDisputed, payflow.OrderPending, payflow.OrderFulfilled} {
-		if _, err := a.RecordOrder(ctx, orderRecord("pi_d", s)); err != nil {
+	// A partial refund, then a stale record with a smaller refund.
+	partial := recordOrder(billing.OrderPartiallyRefunded)
+	partial.AmountRefunded = 500
+	stale := recordOrder(billing.OrderPartiallyRefunded)
+	stale.AmountRefunded = 200
+	for _, r := range []billing.RecordOrder{partial, stale} {
+		if err := a.RecordOrder(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if o, _ := db.GetOrder(ctx, "pi_d"); o.Status != payflow.OrderDisputed {
-		t.Errorf("status %s, want %s", o.Status, payflow.OrderDisputed)
+	if o, _ := db.GetOrder(ctx, "pi_1"); o.Status != payflow.OrderPartiallyRefunded || o.AmountRefunded != 500 {
+		t.Errorf("after the refunds: %+v", o)
 	}
-	if got := counterValue(t, a.Metrics.OrdersFulfilled); got != 1 {
-		t.Errorf("orders fulfilled = %v, want 1", got)
-	}
-}
 
-func TestRecordOrderInvalid(t *testing.T) {
-	a := newActivities(newStore(t))
-	if _, err := a.RecordOrder(context.Background(), activities.OrderRecord{Status: payflow.OrderPending}); !isNonRetryable(err) {
-		t.Errorf("order without ID: err %v, want non-retryable", err)
-	}
-}
-
-func TestLoadAndFindOrder(t *testing.T) {
-	ctx := context.Background()
-	a := newActivities(newStore(t))
-	if _, err := a.RecordOrder(ctx, orderRecord("pi_L", payflow.OrderFulfilled)); err != nil {
-		t.Fatal(err)
-	}
-	if o, err := a.LoadOrder(ctx, "pi_L"); err != nil || o == nil || o.ID != "pi_L" || o.ChargeID != "ch_pi_L" {
-		t.Errorf("LoadOrder: %+v, %v", o, err)
-	}
-	if o, err := a.LoadOrder(ctx, "pi_none"); err != nil || o != nil {
-		t.Errorf("LoadOrder of a missing order: %+v, %v; want nil, nil", o, err)
-	}
-	cases := []struct {
-		charge, pi, want string
-	}{
-		{"", "pi_L", "pi_L"},
-		{"ch_pi_L", "", "pi_L"},
-		{"ch_pi_L", "pi_other", "pi_L"}, // unknown intent: fall back to the charge
-		{"ch_none", "", ""},
-		{"", "", ""},
-		{"", "pi_none", ""},
-	}
-	for _, tc := range cases {
-		o, err := a.FindOrderByCharge(ctx, tc.charge, tc.pi)
-		if err != nil {
-			t.Errorf("FindOrderByCharge(%q, %q): %v", tc.charge, tc.pi, err)
-			continue
-		}
-		if got := ""; o != nil {
-			got = o.ID
-			if got != tc.want {
-				t.Errorf("FindOrderByCharge(%q, %q) = %s, want %q", tc.charge, tc.pi, got, tc.want)
-			}
-		} else if tc.want != "" {
-			t.Errorf("FindOrderByCharge(%q, %q) = nil, want %s", tc.charge, tc.pi, tc.want)
+	// The core's statuses are the store's words.
+	for _, pair := range [][2]string{
+		{billing.OrderReceived, payflow.OrderReceived}, {billing.OrderAwaitingPayment, payflow.OrderAwaitingPayment},
+		{billing.OrderPaymentFailed, payflow.OrderFailed}, {billing.OrderFulfilled, payflow.OrderFulfilled},
+		{billing.OrderPartiallyRefunded, payflow.OrderPartiallyRefunded}, {billing.OrderRefunded, payflow.OrderRefunded},
+		{billing.OrderDisputed, payflow.OrderDisputed}, {billing.OrderCanceled, payflow.OrderCanceled},
+		{billing.OrderExpired, payflow.OrderExpired}, {billing.OrderAsyncFailed, payflow.OrderAsyncFailed},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("core status %q, store status %q", pair[0], pair[1])
 		}
 	}
+	if err := a.RecordOrder(ctx, billing.RecordOrder{Status: billing.OrderFulfilled}); !isNonRetryable(err) {
+		t.Errorf("order without ID: %v, want non-retryable", err)
+	}
 }
 
-func TestRecordSnapshots(t *testing.T) {
+// A later run of an order (a refund weeks after the payment) loads the
+// stored row and seeds its state from it.
+func TestLoadOrderSeedsALaterRun(t *testing.T) {
 	ctx := context.Background()
 	db := newStore(t)
 	a := newActivities(db)
+	if o, err := a.LoadOrder(ctx, "pi_none"); err != nil || o != nil {
+		t.Errorf("missing order: %+v, %v; want nil, nil", o, err)
+	}
+	if err := a.RecordOrder(ctx, recordOrder(billing.OrderFulfilled)); err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.LoadOrder(ctx, "pi_1")
+	if err != nil || o == nil {
+		t.Fatalf("LoadOrder: %+v, %v", o, err)
+	}
+	seed := billing.OrderFromRecord(*o)
+	if !seed.Paid || !seed.Fulfilled || seed.CustomerID != "cus_A" || seed.ChargeID != "ch_1" || seed.Amount != 2000 {
+		t.Errorf("seeded order %+v", seed)
+	}
+	// A full refund applied to the seed revokes what the order granted.
+	_, cmds := billing.ApplyOrder(seed, billing.Event{ID: "evt_r", Type: "charge.refunded", Created: fixedNow.Unix(),
+		ChargeID: "ch_1", Amount: 2000, AmountRefunded: 2000, Refunded: true, Currency: "usd"}, fixedNow)
+	revoked := 0
+	for _, c := range cmds {
+		if sa, ok := c.(billing.SetAccess); ok && sa.Status == payflow.AccessRevoked && sa.Source == "order/pi_1" {
+			revoked++
+		}
+	}
+	if revoked == 0 {
+		t.Errorf("refund of the seeded order: commands %v, want the order's access revoked", names(cmds))
+	}
+}
 
-	sub := activities.SubscriptionRecord{SubscriptionID: "sub_A", CustomerID: "cus_A", Email: "a@example.com",
-		Status: "active", CurrentPeriodEnd: 1_711_929_600, StripeCreated: 200}
-	if wrote, err := a.RecordSubscription(ctx, sub); err != nil || !wrote {
-		t.Fatalf("first snapshot: %v, %v", wrote, err)
+func TestRecordSubscriptionAndInvoice(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t)
+	a := newActivities(db)
+	items := []billing.Item{{ID: "si_1", PriceID: "price_pro", ProductID: "prod_pro", Quantity: 1},
+		{ID: "si_2", PriceID: "price_seat", ProductID: "prod_seat", Quantity: 5}}
+	sub := billing.RecordSubscription{SubscriptionID: "sub_1", CustomerID: "cus_A", Email: "a@example.com", Status: "past_due",
+		DunningStage: "retrying", Items: items, CurrentPeriodEnd: 1_711_929_600, StripeCreated: 200}
+	if err := a.RecordSubscription(ctx, sub); err != nil {
+		t.Fatal(err)
 	}
 	older := sub
-	older.Status, older.StripeCreated = "past_due", 100
-	if wrote, err := a.RecordSubscription(ctx, older); err != nil || wrote {
-		t.Errorf("older snapshot wrote %v, %v", wrote, err)
+	older.Status, older.Items, older.StripeCreated = "active", items[:1], 100
+	if err := a.RecordSubscription(ctx, older); err != nil {
+		t.Fatal(err)
 	}
-	if s, err := db.GetSubscription(ctx, "sub_A"); err != nil || s.Status != "active" || s.CustomerID != "cus_A" {
-		t.Errorf("stored %+v, %v", s, err)
+	recovered := sub
+	recovered.DunningStage = "none"
+	if err := a.RecordSubscription(ctx, recovered); err != nil {
+		t.Fatal(err)
 	}
-
-	inv := activities.InvoiceRecord{InvoiceID: "in_A", CustomerID: "cus_A", SubscriptionID: "sub_A", Amount: 2000,
-		Currency: "usd", Status: "open", StripeCreated: 100}
-	if wrote, err := a.RecordInvoice(ctx, inv); err != nil || !wrote {
-		t.Errorf("invoice: %v, %v", wrote, err)
-	}
-	if wrote, err := a.RecordInvoice(ctx, inv); err != nil || wrote {
-		t.Errorf("same invoice snapshot again wrote %v, %v", wrote, err)
+	s, err := db.GetSubscription(ctx, "sub_1")
+	if err != nil || s.Status != "past_due" || s.DunningStage != "none" || len(s.Items) != 2 || s.Items[1].Quantity != 5 ||
+		s.Items[1].ProductID != "prod_seat" {
+		t.Errorf("subscription %+v, %v", s, err)
 	}
 
-	d := payflow.Dispute{ID: "dp_A", ChargeID: "ch_A", CustomerID: "cus_A", Amount: 2000, Currency: "usd",
-		Reason: "fraudulent", Status: "needs_response", StripeCreated: 100}
-	if wrote, err := a.RecordDispute(ctx, d); err != nil || !wrote {
-		t.Errorf("dispute: %v, %v", wrote, err)
+	inv := billing.RecordInvoice{SubscriptionID: "sub_1", CustomerID: "cus_A", Invoice: billing.Invoice{ID: "in_1",
+		Status: billing.InvoiceOpen, AmountDue: 2000, Currency: "usd", AttemptCount: 1, BillingReason: "subscription_cycle",
+		CollectionMethod: "charge_automatically", HostedURL: "https://invoice.stripe.com/i/1", PeriodEnd: 1_711_929_600,
+		ChargeID: "ch_1", StripeCreated: 200}}
+	paid := inv
+	paid.Status, paid.AmountPaid, paid.AttemptCount, paid.StripeCreated = billing.InvoicePaid, 2000, 2, 300
+	disputed := paid
+	disputed.Dispute = &billing.DisputeRef{ID: "dp_1", Status: "needs_response"}
+	for _, r := range []billing.RecordInvoice{inv, paid, inv, disputed} {
+		if err := a.RecordInvoice(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
-	d.Status, d.StripeCreated = "lost", 300
-	if wrote, err := a.RecordDispute(ctx, d); err != nil || !wrote {
-		t.Errorf("newer dispute: %v, %v", wrote, err)
+	got, err := db.GetInvoice(ctx, "in_1")
+	if err != nil || got.Status != "paid" || got.AmountDue != 2000 || got.AmountPaid != 2000 || got.AttemptCount != 2 ||
+		got.BillingReason != "subscription_cycle" || got.CollectionMethod != "charge_automatically" || got.ChargeID != "ch_1" ||
+		got.SubscriptionID != "sub_1" || got.DisputeID != "dp_1" || got.DisputeStatus != "needs_response" || got.PeriodEnd != 1_711_929_600 {
+		t.Errorf("invoice %+v, %v", got, err)
+	}
+	if err := a.RecordInvoice(ctx, billing.RecordInvoice{}); !isNonRetryable(err) {
+		t.Errorf("invoice without ID: %v", err)
+	}
+	if err := a.RecordSubscription(ctx, billing.RecordSubscription{}); !isNonRetryable(err) {
+		t.Errorf("subscription without ID: %v", err)
+	}
+}
+
+func TestRecordRefundAndDispute(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t)
+	a := newActivities(db)
+	if err := a.RecordOrder(ctx, recordOrder(billing.OrderFulfilled)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []billing.RecordRefund{
+		{Source: "order/pi_1", ChargeID: "ch_1", AmountRefunded: 500, Currency: "usd", EventID: "evt_1", StripeCreated: 100},
+		{Source: "order/pi_1", ChargeID: "ch_1", AmountRefunded: 2000, Currency: "usd", Full: true, EventID: "evt_2", StripeCreated: 200},
+		{Source: "order/pi_1", ChargeID: "ch_1", AmountRefunded: 500, Currency: "usd", EventID: "evt_1", StripeCreated: 100}, // redelivered
+	} {
+		if err := a.RecordRefund(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []billing.RecordRefund{{Source: "order/pi_1"}, {ChargeID: "ch_1"}} {
+		if err := a.RecordRefund(ctx, r); !isNonRetryable(err) {
+			t.Errorf("%+v: %v, want non-retryable", r, err)
+		}
+	}
+	for _, d := range []billing.RecordDispute{
+		{DisputeID: "dp_1", ChargeID: "ch_1", PaymentIntent: "pi_1", CustomerID: "cus_A", Amount: 2000, Currency: "usd",
+			Reason: "fraudulent", Status: "needs_response", EvidenceDueBy: 1_711_929_600, StripeCreated: 300},
+		{DisputeID: "dp_1", Owner: "order/pi_1", FundsWithdrawn: true, Status: "needs_response", StripeCreated: 300},
+		{DisputeID: "dp_1", Owner: "order/pi_1", FundsWithdrawn: true, Status: "lost", StripeCreated: 400},
+	} {
+		if err := a.RecordDispute(ctx, d); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sum, err := db.CustomerSummary(ctx, "cus_A")
-	if err != nil || len(sum.Disputes) != 1 || sum.Disputes[0].Status != "lost" {
-		t.Errorf("disputes %+v, %v", sum.Disputes, err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(sum.Refunds) != 1 || sum.Refunds[0].AmountRefunded != 2000 || !sum.Refunds[0].Full || sum.Refunds[0].EventID != "evt_2" {
+		t.Errorf("refunds %+v", sum.Refunds)
+	}
+	if len(sum.Disputes) != 1 || sum.Disputes[0].Status != "lost" || sum.Disputes[0].Owner != "order/pi_1" ||
+		!sum.Disputes[0].FundsWithdrawn || sum.Disputes[0].Reason != "fraudulent" {
+		t.Errorf("disputes %+v", sum.Disputes)
+	}
+	if err := a.RecordDispute(ctx, billing.RecordDispute{}); !isNonRetryable(err) {
+		t.Errorf("dispute without ID: %v", err)
+	}
+}
+
+func TestGetDunningPolicy(t *testing.T) {
+	ctx := context.Background()
+	a := newActivities(newStore(t))
+	a.Policy = billing.Policy{}
+	if p, err := a.GetDunningPolicy(ctx); err != nil || !equalPolicy(p, billing.DefaultPolicy()) {
+		t.Errorf("unset policy: %+v, %v; want the core's default", p, err)
+	}
+	custom := billing.Policy{Mode: billing.ModeStripe, RetryDelays: []time.Duration{time.Second, 2 * time.Second},
+		Grace: time.Hour, FinalAction: billing.FinalNone, HardDeclines: []string{"stolen_card"}}
+	a.Policy = custom
+	p, err := a.GetDunningPolicy(ctx)
+	if err != nil || !equalPolicy(p, custom) {
+		t.Errorf("custom policy: %+v, %v", p, err)
+	}
+	// The campaign's copy is its own: changing it does not reach the worker's.
+	p.RetryDelays[0], p.HardDeclines[0] = time.Hour, "changed"
+	if a.Policy.RetryDelays[0] != time.Second || a.Policy.HardDeclines[0] != "stolen_card" {
+		t.Error("the returned policy shares its lists with the worker's")
+	}
+	// Without a hard-decline list the core's default applies.
+	a.Policy.HardDeclines = nil
+	if p, err := a.GetDunningPolicy(ctx); err != nil || !slices.Equal(p.HardDeclines, billing.DefaultHardDeclines()) {
+		t.Errorf("hard declines %v, %v", p.HardDeclines, err)
+	}
+	a.Policy.Mode = "sometimes"
+	if _, err := a.GetDunningPolicy(ctx); !isNonRetryable(err) {
+		t.Errorf("invalid policy: %v, want non-retryable", err)
+	}
+}
+
+func equalPolicy(a, b billing.Policy) bool {
+	return a.Mode == b.Mode && slices.Equal(a.RetryDelays, b.RetryDelays) && a.Grace == b.Grace &&
+		a.FinalAction == b.FinalAction && slices.Equal(a.HardDeclines, b.HardDeclines)
+}
+
+func names(cmds []billing.Command) string {
+	var out []string
+	for _, c := range cmds {
+		out = append(out, c.Name())
+	}
+	return strings.Join(out, ",")
 }
 
 func TestRecordEventOwnedByTheWorkflowRun(t *testing.T) {
@@ -308,46 +323,5 @@ func TestRecordEventOwnedByTheWorkflowRun(t *testing.T) {
 	}
 	if _, err := a.RecordEvent(ctx, payflow.Event{}); !isNonRetryable(err) {
 		t.Errorf("event without ID: %v, want non-retryable", err)
-	}
-}
-
-func TestGetDunningPolicy(t *testing.T) {
-	a := newActivities(newStore(t))
-	a.Policy = activities.DunningPolicy{}
-	if p, err := a.GetDunningPolicy(context.Background()); err != nil || p.Mode != activities.ModePayflow || len(p.RetryDelays) != 3 {
-		t.Errorf("unset policy: %+v, %v; want the default", p, err)
-	}
-	custom := activities.DunningPolicy{Mode: activities.ModeStripe, Grace: time.Hour, FinalAction: activities.FinalNone}
-	a.Policy = custom
-	if p, err := a.GetDunningPolicy(context.Background()); err != nil || p.Mode != custom.Mode || p.Grace != custom.Grace || p.FinalAction != custom.FinalAction {
-		t.Errorf("custom policy: %+v, %v", p, err)
-	}
-}
-
-func TestFormatAmount(t *testing.T) {
-	cases := []struct {
-		amount   int64
-		currency string
-		want     string
-	}{
-		{2000, "usd", "20.00 USD"},
-		{1999, "USD", "19.99 USD"},
-		{5, "eur", "0.05 EUR"},
-		{0, "usd", "0.00 USD"},
-		{123456789, "gbp", "1234567.89 GBP"},
-		{2000, "", "20.00 USD"},
-		{-2000, "usd", "-20.00 USD"},
-		{-5, "usd", "-0.05 USD"},
-		{2000, "jpy", "2000 JPY"},
-		{500, "krw", "500 KRW"},
-		{-500, "jpy", "-500 JPY"},
-		{1500, "vnd", "1500 VND"},
-		{12345, "kwd", "12.345 KWD"},
-		{-1000, "bhd", "-1.000 BHD"},
-	}
-	for _, tc := range cases {
-		if got := activities.FormatAmount(tc.amount, tc.currency); got != tc.want {
-			t.Errorf("FormatAmount(%d, %q) = %q, want %q", tc.amount, tc.currency, got, tc.want)
-		}
 	}
 }

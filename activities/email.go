@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"github.com/sendgrid/sendgrid-go"
@@ -18,113 +16,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/billing"
 )
-
-// Email purposes. The wording differs for each; the ledger's dedupe key
-// makes each (workflow, purpose, step) go out once.
-const (
-	PurposeReceipt            = "receipt"
-	PurposeOrderPaymentFailed = "order_payment_failed"
-	PurposeRefund             = "refund"
-	PurposeInvoiceReceipt     = "invoice_receipt"
-	PurposeDunningFirst       = "dunning_first_failure"
-	PurposeDunningHardDecline = "dunning_update_card"
-	PurposeDunningReminder    = "dunning_reminder"
-	PurposeDunningFinal       = "dunning_final_notice"
-	PurposeActionRequired     = "payment_action_required"
-	PurposeRecovered          = "payment_recovered"
-	PurposeSuspended          = "access_suspended"
-	PurposeCanceled           = "subscription_canceled"
-	PurposeTrialEnding        = "trial_will_end"
-	PurposeDisputeAlert       = "dispute_opened"
-	PurposeDisputeReminder    = "dispute_evidence_reminder"
-	PurposeDisputeClosed      = "dispute_closed"
-)
-
-type emailTemplate struct{ subject, body string }
-
-var templates = map[string]emailTemplate{
-	PurposeReceipt: {"Your receipt for order {{.order_id}}",
-		"Thank you for your purchase.\n\nOrder: {{.order_id}}\nProduct: {{.product}}\nAmount paid: {{.amount}}\n\nYour access is ready."},
-	PurposeOrderPaymentFailed: {"Your payment for order {{.order_id}} did not go through",
-		"We could not collect {{.amount}} for order {{.order_id}}. No access was granted. You can place the order again with another payment method."},
-	PurposeRefund: {"Your refund for order {{.order_id}}",
-		"We refunded {{.refunded}} for order {{.order_id}}. Access bought with this order has ended. The refund reaches your account in 5–10 business days."},
-	PurposeInvoiceReceipt: {"Payment received: {{.amount}}",
-		"Thank you: we received {{.amount}} for invoice {{.invoice_id}}. Your subscription is active{{if .period_end}} until {{.period_end}}{{end}}."},
-	PurposeDunningFirst: {"Your payment of {{.amount}} failed",
-		"We could not charge your card for invoice {{.invoice_id}}{{if .reason}} ({{.reason}}){{end}}. We will try again on {{.next_retry}}. To avoid interruption, update your payment method: {{.hosted_url}}"},
-	PurposeDunningHardDecline: {"Action needed: your card was declined",
-		"Your bank declined the payment for invoice {{.invoice_id}} ({{.reason}}) and retrying will not help. Please pay with another card: {{.hosted_url}}"},
-	PurposeDunningReminder: {"Reminder: {{.amount}} is still due",
-		"Attempt {{.attempt}} to charge invoice {{.invoice_id}} failed. We will try again on {{.next_retry}}. Update your payment method here: {{.hosted_url}}"},
-	PurposeDunningFinal: {"Final notice: {{.amount}} is overdue",
-		"We could not collect invoice {{.invoice_id}} after every attempt. {{.final}} Pay now to restore your access: {{.hosted_url}}"},
-	PurposeActionRequired: {"Please confirm your payment of {{.amount}}",
-		"Your bank asks you to confirm the payment for invoice {{.invoice_id}}. Confirm it here: {{.hosted_url}}"},
-	PurposeRecovered: {"Payment received: you're all set",
-		"Thank you: invoice {{.invoice_id}} is paid and your access is restored."},
-	PurposeSuspended: {"Your access is paused",
-		"Invoice {{.invoice_id}} is still unpaid, so your access is paused. Pay here to restore it at once: {{.hosted_url}}"},
-	PurposeCanceled: {"Your subscription has ended",
-		"Your subscription {{.subscription_id}} has been canceled."},
-	PurposeTrialEnding: {"Your trial ends on {{.trial_end}}",
-		"Your free trial ends on {{.trial_end}}. Your subscription continues after that unless you cancel."},
-	PurposeDisputeAlert: {"[payflow] Dispute {{.dispute_id}} opened: {{.amount}} ({{.reason}})",
-		"A customer disputed charge {{.charge_id}} ({{.amount}}, reason: {{.reason}}).\nEvidence is due by {{.due_by}}.\nAccess bought by the charge: {{.policy}}.\nRespond in the Stripe Dashboard."},
-	PurposeDisputeReminder: {"[payflow] Evidence for dispute {{.dispute_id}} is due {{.due_by}}",
-		"No evidence has been submitted yet for dispute {{.dispute_id}} ({{.amount}}, {{.reason}}). It is due by {{.due_by}}."},
-	PurposeDisputeClosed: {"[payflow] Dispute {{.dispute_id}} closed: {{.status}}",
-		"Dispute {{.dispute_id}} on charge {{.charge_id}} closed as {{.status}} ({{.amount}})."},
-}
-
-var parsedTemplates = func() map[string][2]*template.Template {
-	out := make(map[string][2]*template.Template, len(templates))
-	for purpose, t := range templates {
-		out[purpose] = [2]*template.Template{
-			template.Must(template.New(purpose + "-subject").Option("missingkey=zero").Parse(t.subject)),
-			template.Must(template.New(purpose + "-body").Option("missingkey=zero").Parse(t.body)),
-		}
-	}
-	return out
-}()
-
-// Purposes lists the email purposes, sorted.
-func Purposes() []string {
-	out := make([]string, 0, len(templates))
-	for p := range templates {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Render fills a purpose's template.
-func Render(purpose string, vars map[string]string) (subject, body string, err error) {
-	t, ok := parsedTemplates[purpose]
-	if !ok {
-		return "", "", fmt.Errorf("no email template for purpose %q", purpose)
-	}
-	var s, b strings.Builder
-	if err := t[0].Execute(&s, vars); err != nil {
-		return "", "", err
-	}
-	if err := t[1].Execute(&b, vars); err != nil {
-		return "", "", err
-	}
-	return s.String(), b.String(), nil
-}
-
-// EmailRequest asks for one email. DedupeKey is unique in the ledger: the
-// same key never sends twice.
-type EmailRequest struct {
-	DedupeKey  string            `json:"dedupe_key"`
-	Purpose    string            `json:"purpose"`
-	To         string            `json:"to,omitempty"`
-	CustomerID string            `json:"customer_id,omitempty"` // looked up in Stripe when To is empty
-	ToOperator bool              `json:"to_operator,omitempty"` // send to ALERT_EMAIL
-	Vars       map[string]string `json:"vars,omitempty"`
-}
 
 // Message is a rendered email for a Mailer.
 type Message struct {
@@ -137,9 +30,11 @@ type Mailer interface {
 	Send(ctx context.Context, m Message) (string, error)
 }
 
-// SendEmail claims the dedupe key in the ledger, then sends. Without a
-// Mailer the message stays in the ledger as the local outbox (the dev
-// default) and is logged. A key that was sent or queued before is a no-op.
+// SendEmail runs the core's SendEmail command: it renders the purpose with
+// the core's words (billing.Render), claims the dedupe key in the ledger,
+// then sends. Without a Mailer the message stays in the ledger as the local
+// outbox (the dev default) and is logged. A key that was sent or queued
+// before is a no-op.
 //
 // The provider's acceptance is recorded before the ledger is touched: in
 // the activity's heartbeat details (the SDK sends an attempt's first
@@ -150,7 +45,7 @@ type Mailer interface {
 // provider's acceptance and the heartbeat reaching Temporal (the answer lost
 // on the way, the worker killed): an attempt that then finds the row still
 // pending sends again, and counts that send as possible_duplicate.
-func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (err error) {
+func (a *Activities) SendEmail(ctx context.Context, req billing.SendEmail) (err error) {
 	if req.DedupeKey == "" {
 		return invalid("email without dedupe key")
 	}
@@ -168,7 +63,7 @@ func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (err error
 			a.noteNothingSent(ctx, req.DedupeKey)
 		}
 	}()
-	subject, body, err := Render(req.Purpose, req.Vars)
+	subject, body, err := billing.Render(req.Purpose, req.Vars)
 	if err != nil {
 		return invalid("%v", err)
 	}

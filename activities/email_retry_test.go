@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -22,7 +20,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
-	"github.com/payflow/payflow/workflows"
+	"github.com/payflow/payflow/billing"
 )
 
 // Issue 11: when the ledger write fails after SendGrid accepted a message,
@@ -88,7 +86,7 @@ type marker struct {
 
 func emailCount(t *testing.T, m *activities.Metrics, outcome string) float64 {
 	t.Helper()
-	return counterValue(t, m.Emails.WithLabelValues(activities.PurposeReceipt, outcome))
+	return counterValue(t, m.Emails.WithLabelValues(billing.PurposeReceipt, outcome))
 }
 
 // Retried by the caller (as Temporal would) in one process: the ledger
@@ -225,7 +223,7 @@ func TestSendEmailHeartbeatDetailsPreventResend(t *testing.T) {
 	db := newStore(t)
 	sg, mailer := startSendGrid(t)
 	req := receiptRequest("order/pi_hd/receipt")
-	subject, body, err := activities.Render(req.Purpose, req.Vars)
+	subject, body, err := billing.Render(req.Purpose, req.Vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +312,7 @@ func TestSendEmailAnswerLostCountsPossibleDuplicate(t *testing.T) {
 
 // sendEmailWorkflow runs SendEmail with Temporal's retries (real attempt
 // numbers, heartbeat details handed from attempt to attempt).
-func sendEmailWorkflow(ctx workflow.Context, req activities.EmailRequest) error {
+func sendEmailWorkflow(ctx workflow.Context, req billing.SendEmail) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 10},
@@ -326,7 +324,7 @@ func sendEmailWorkflow(ctx workflow.Context, req activities.EmailRequest) error 
 // Activities, as if every retry landed on another worker: only what
 // Temporal carries (heartbeat details, the attempt number) links them.
 func perAttempt(env *testsuite.TestWorkflowEnvironment, st payflow.Store, mailer activities.Mailer, metrics *activities.Metrics, attempts *[]int32) {
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.EmailRequest) error {
+	env.RegisterActivityWithOptions(func(ctx context.Context, req billing.SendEmail) error {
 		*attempts = append(*attempts, activity.GetInfo(ctx).Attempt)
 		a := newActivities(st)
 		a.Mailer, a.Metrics = mailer, metrics
@@ -370,50 +368,5 @@ func TestSendEmailRetriedByTemporal(t *testing.T) {
 		if got := emailCount(t, metrics, outcome); got != want {
 			t.Errorf("emails{%s} = %v, want %v", outcome, got, want)
 		}
-	}
-}
-
-// The order workflow itself: its receipt is an activity task (a local
-// activity can neither heartbeat nor hand details to its retry), so a
-// ledger that fails after the send costs a retry, not a second receipt.
-func TestOrderReceiptLedgerFailsAfterSend(t *testing.T) {
-	db := newStore(t)
-	sg, mailer := startSendGrid(t)
-	st := &flakyLedger{Store: db, failures: 6}
-	metrics := activities.NewMetrics(prometheus.NewRegistry())
-	var suite testsuite.WorkflowTestSuite
-	suite.SetLogger(tlog.NewStructuredLogger(quietLog))
-	env := suite.NewTestWorkflowEnvironment()
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.OrderID("pi_wf"), TaskQueue: "payflow-test"})
-	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Maybe()
-	env.RegisterWorkflow(workflows.OrderWorkflow)
-	acts := newActivities(st)
-	acts.Mailer, acts.Metrics = mailer, metrics
-	env.RegisterActivity(acts)
-	var attempts []int32
-	perAttempt(env, st, mailer, metrics, &attempts)
-
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalEvent, payflow.Event{ID: "evt_wf", Type: "payment_intent.succeeded",
-			Created: fixedNow.Unix(), ObjectType: "payment_intent", ObjectID: "pi_wf", CustomerID: "cus_wf",
-			Email: "wf@example.com", PaymentIntent: "pi_wf", ProductID: "prod_A", Amount: 2000, Currency: "usd", Status: "succeeded"})
-	}, 0)
-	env.ExecuteWorkflow(workflows.OrderWorkflow, workflows.OrderInput{WorkflowID: workflows.OrderID("pi_wf"), OrderID: "pi_wf", Rev: workflows.OrderRevision})
-	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
-		t.Fatalf("workflow: completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
-	}
-	var s workflows.OrderState
-	if err := env.GetWorkflowResult(&s); err != nil || s.Status != workflows.StatusFulfilled {
-		t.Fatalf("order %s, %v; want fulfilled", s.Status, err)
-	}
-	if len(attempts) != 2 {
-		t.Errorf("SendEmail attempts %v, want 2 activity-task attempts", attempts)
-	}
-	msgs := sg.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("SendGrid accepted %d receipts, want exactly 1", len(msgs))
-	}
-	if row := ledger(t, db, "order/pi_wf/receipt"); row.Status != payflow.EmailSent || row.ProviderMessageID != msgs[0].MessageID {
-		t.Errorf("ledger %q / %q, want sent / %q", row.Status, row.ProviderMessageID, msgs[0].MessageID)
 	}
 }

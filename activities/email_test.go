@@ -10,12 +10,13 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
 )
 
-func receiptRequest(key string) activities.EmailRequest {
-	return activities.EmailRequest{
+func receiptRequest(key string) billing.SendEmail {
+	return billing.SendEmail{
 		DedupeKey: key,
-		Purpose:   activities.PurposeReceipt,
+		Purpose:   billing.PurposeReceipt,
 		To:        "jenny@example.com",
 		Vars:      map[string]string{"order_id": "pi_123", "product": "prod_A", "amount": "20.00 USD"},
 	}
@@ -61,7 +62,7 @@ func TestSendEmailSendsOnceThroughSendGrid(t *testing.T) {
 	if row.SentAt == nil || !row.SentAt.Equal(fixedNow) {
 		t.Errorf("sent_at %v, want %v", row.SentAt, fixedNow)
 	}
-	if row.To != "jenny@example.com" || row.Purpose != activities.PurposeReceipt {
+	if row.To != "jenny@example.com" || row.Purpose != billing.PurposeReceipt {
 		t.Errorf("ledger row %+v", row)
 	}
 
@@ -76,7 +77,7 @@ func TestSendEmailSendsOnceThroughSendGrid(t *testing.T) {
 	if n := sg.Attempts(); n != 1 {
 		t.Errorf("SendGrid saw %d requests, want 1", n)
 	}
-	if got := counterValue(t, a.Metrics.Emails.WithLabelValues(activities.PurposeReceipt, "sent")); got != 1 {
+	if got := counterValue(t, a.Metrics.Emails.WithLabelValues(billing.PurposeReceipt, "sent")); got != 1 {
 		t.Errorf("emails{sent} = %v, want 1", got)
 	}
 }
@@ -103,7 +104,7 @@ func TestSendEmailWithoutMailerKeepsOutbox(t *testing.T) {
 	if !strings.Contains(row.Body, "Order: pi_123") || row.Subject != "Your receipt for order pi_123" {
 		t.Errorf("ledger kept subject %q body %q", row.Subject, row.Body)
 	}
-	if got := counterValue(t, a.Metrics.Emails.WithLabelValues(activities.PurposeReceipt, "outbox")); got != 1 {
+	if got := counterValue(t, a.Metrics.Emails.WithLabelValues(billing.PurposeReceipt, "outbox")); got != 1 {
 		t.Errorf("emails{outbox} = %v, want 1 (the second call is a no-op)", got)
 	}
 }
@@ -145,8 +146,8 @@ func TestSendEmailToOperator(t *testing.T) {
 	a := newActivities(db)
 	a.Mailer = mailer
 
-	req := activities.EmailRequest{
-		DedupeKey: "dispute/dp_1/opened", Purpose: activities.PurposeDisputeAlert, ToOperator: true,
+	req := billing.SendEmail{
+		DedupeKey: "dispute/dp_1/opened", Purpose: billing.PurposeDisputeAlert, ToOperator: true,
 		To:         "customer@example.com", // ignored: operator emails go to ALERT_EMAIL
 		CustomerID: "cus_NotLookedUp",
 		Vars: map[string]string{"dispute_id": "dp_1", "charge_id": "ch_1", "amount": "20.00 USD",
@@ -171,13 +172,13 @@ func TestSendEmailWithoutRecipient(t *testing.T) {
 
 	cases := []struct {
 		name string
-		req  activities.EmailRequest
+		req  billing.SendEmail
 		a    func(*activities.Activities)
 	}{
-		{"no address no customer", activities.EmailRequest{DedupeKey: "k/none", Purpose: activities.PurposeCanceled}, nil},
-		{"operator without ALERT_EMAIL", activities.EmailRequest{DedupeKey: "k/op", Purpose: activities.PurposeCanceled, ToOperator: true},
+		{"no address no customer", billing.SendEmail{DedupeKey: "k/none", Purpose: billing.PurposeTrialEnding}, nil},
+		{"operator without ALERT_EMAIL", billing.SendEmail{DedupeKey: "k/op", Purpose: billing.PurposeTrialEnding, ToOperator: true},
 			func(a *activities.Activities) { a.AlertEmail = "" }},
-		{"customer without Stripe", activities.EmailRequest{DedupeKey: "k/nostripe", Purpose: activities.PurposeCanceled, CustomerID: "cus_X"}, nil},
+		{"customer without Stripe", billing.SendEmail{DedupeKey: "k/nostripe", Purpose: billing.PurposeTrialEnding, CustomerID: "cus_X"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,16 +243,16 @@ func TestSendEmailRetryableFailureSendsOnce(t *testing.T) {
 }
 
 func TestSendEmailPermanentFailure(t *testing.T) {
-	failWith := func(status int) func(*activities.EmailRequest, func(int, int)) {
-		return func(_ *activities.EmailRequest, failNext func(int, int)) { failNext(1, status) }
+	failWith := func(status int) func(*billing.SendEmail, func(int, int)) {
+		return func(_ *billing.SendEmail, failNext func(int, int)) { failNext(1, status) }
 	}
 	cases := []struct {
 		name  string
-		setup func(req *activities.EmailRequest, failNext func(n, status int))
+		setup func(req *billing.SendEmail, failNext func(n, status int))
 	}{
 		{"scripted 400", failWith(http.StatusBadRequest)},
 		{"413", failWith(http.StatusRequestEntityTooLarge)},
-		{"invalid address", func(r *activities.EmailRequest, _ func(int, int)) { r.To = "not an address" }},
+		{"invalid address", func(r *billing.SendEmail, _ func(int, int)) { r.To = "not an address" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,7 +276,7 @@ func TestSendEmailPermanentFailure(t *testing.T) {
 			if row := ledger(t, db, req.DedupeKey); row.Status != payflow.EmailFailed {
 				t.Errorf("ledger status %q, want %q", row.Status, payflow.EmailFailed)
 			}
-			if got := counterValue(t, a.Metrics.Emails.WithLabelValues(activities.PurposeReceipt, "failed")); got != 1 {
+			if got := counterValue(t, a.Metrics.Emails.WithLabelValues(billing.PurposeReceipt, "failed")); got != 1 {
 				t.Errorf("emails{failed} = %v", got)
 			}
 			// The refusal is final: another call does not try again.
@@ -298,11 +299,11 @@ func TestSendEmailInvalidRequests(t *testing.T) {
 
 	cases := []struct {
 		name string
-		req  activities.EmailRequest
+		req  billing.SendEmail
 	}{
-		{"unknown purpose", activities.EmailRequest{DedupeKey: "k/unknown", Purpose: "welcome_aboard", To: "a@example.com"}},
-		{"empty purpose", activities.EmailRequest{DedupeKey: "k/empty", To: "a@example.com"}},
-		{"no dedupe key", activities.EmailRequest{Purpose: activities.PurposeReceipt, To: "a@example.com"}},
+		{"unknown purpose", billing.SendEmail{DedupeKey: "k/unknown", Purpose: "welcome_aboard", To: "a@example.com"}},
+		{"empty purpose", billing.SendEmail{DedupeKey: "k/empty", To: "a@example.com"}},
+		{"no dedupe key", billing.SendEmail{Purpose: billing.PurposeReceipt, To: "a@example.com"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,54 +324,25 @@ func TestSendEmailInvalidRequests(t *testing.T) {
 	}
 }
 
-// typicalVars are the variables the workflows pass, across all purposes.
-var typicalVars = map[string]string{
-	"order_id": "pi_3Abc", "product": "prod_Pro", "amount": "20.00 USD", "refunded": "20.00 USD",
-	"reason": "insufficient_funds", "invoice_id": "in_1Xyz", "period_end": "2024-04-01",
-	"next_retry": "2024-03-04", "hosted_url": "https://invoice.stripe.com/i/acct_1/test", "attempt": "2",
-	"final": "Your subscription has been canceled.", "subscription_id": "sub_1Abc", "trial_end": "2024-03-04",
-	"dispute_id": "dp_1Abc", "charge_id": "ch_1Abc", "due_by": "2024-03-10", "policy": "none found",
-	"status": "lost",
-}
-
-func TestEveryPurposeRenders(t *testing.T) {
-	purposes := activities.Purposes()
-	if len(purposes) != 16 {
-		t.Errorf("%d purposes: %v", len(purposes), purposes)
-	}
-	for i := 1; i < len(purposes); i++ {
-		if purposes[i-1] >= purposes[i] {
-			t.Errorf("Purposes() not sorted: %v", purposes)
+// The words are the core's: every purpose it knows goes out as
+// billing.Render renders it, and there is no other list of purposes.
+func TestSendEmailRendersTheCoresWords(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t)
+	a := newActivities(db)
+	vars := map[string]string{"order_id": "pi_3Abc", "invoice_id": "in_1Xyz", "amount": "20.00 USD",
+		"hosted_url": "https://invoice.stripe.com/i/acct_1/test", "dispute_id": "dp_1", "trial_end": "2024-03-04"}
+	for _, p := range billing.Purposes() {
+		key := "render/" + p
+		if err := a.SendEmail(ctx, billing.SendEmail{DedupeKey: key, Purpose: p, To: "jenny@example.com", Vars: vars}); err != nil {
+			t.Fatalf("%s: %v", p, err)
 		}
-	}
-	for _, p := range purposes {
-		t.Run(p, func(t *testing.T) {
-			subject, body, err := activities.Render(p, typicalVars)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for what, s := range map[string]string{"subject": subject, "body": body} {
-				if strings.TrimSpace(s) == "" {
-					t.Errorf("empty %s", what)
-				}
-				if strings.Contains(s, "<no value>") || strings.Contains(s, "{{") {
-					t.Errorf("%s not filled in: %q", what, s)
-				}
-			}
-			if strings.ContainsAny(subject, "\r\n") {
-				t.Errorf("subject has a line break: %q", subject)
-			}
-			// With no variables at all, nothing prints "<no value>" either.
-			subject, body, err = activities.Render(p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(subject+body, "<no value>") {
-				t.Errorf("empty vars render <no value>: %q / %q", subject, body)
-			}
-		})
-	}
-	if _, _, err := activities.Render("nope", nil); err == nil {
-		t.Error("unknown purpose rendered")
+		subject, body, err := billing.Render(p, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row := ledger(t, db, key); row.Subject != subject || row.Body != body || row.Purpose != p || row.Status != payflow.EmailOutbox {
+			t.Errorf("%s: ledger %q / %q (%s), want the core's %q / %q in the outbox", p, row.Subject, row.Body, row.Status, subject, body)
+		}
 	}
 }

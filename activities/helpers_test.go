@@ -15,6 +15,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/fakes/sendgridapi"
 	"github.com/payflow/payflow/fakes/stripeapi"
 	"github.com/payflow/payflow/store"
@@ -69,7 +70,7 @@ var fixedNow = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 func newActivities(db payflow.Store) *activities.Activities {
 	return &activities.Activities{
 		Store:      db,
-		Policy:     activities.DefaultDunningPolicy(),
+		Policy:     billing.DefaultPolicy(),
 		AlertEmail: alertAddr,
 		Log:        quietLog,
 		Now:        func() time.Time { return fixedNow },

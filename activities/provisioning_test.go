@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,9 +23,17 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
 )
 
 const provisioningSecret = "whsec_provisioning_test"
+
+var grantA = billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted, Source: "order/pi_1"}
+
+// alone is the effective access when ch's source is the product's only one.
+func alone(ch billing.SetAccess) billing.ProductAccess {
+	return billing.EffectiveAccess([]billing.AccessRow{ch.Row()})[0]
+}
 
 // merchant is the merchant's app: it records every request and answers
 // with the next scripted status (200 once the script runs out).
@@ -103,18 +112,18 @@ func TestProvisionerSendSignsAndIdentifies(t *testing.T) {
 	p := &activities.Provisioner{URL: url, Secret: provisioningSecret, Now: func() time.Time { return clock }}
 
 	until := time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
-	grant := activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted,
+	grant := billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted,
 		Source: "subscription/sub_A", ValidUntil: &until, Reason: "invoice paid"}
-	if err := p.Send(ctx, grant); err != nil {
+	if err := p.Send(ctx, grant, alone(grant), 1); err != nil {
 		t.Fatal(err)
 	}
 	clock = clock.Add(time.Minute) // a retry a minute later
-	if err := p.Send(ctx, grant); err != nil {
+	if err := p.Send(ctx, grant, alone(grant), 1); err != nil {
 		t.Fatal(err)
 	}
 	suspend := grant
 	suspend.Status, suspend.ValidUntil, suspend.Reason = payflow.AccessSuspended, nil, "payment overdue"
-	if err := p.Send(ctx, suspend); err != nil {
+	if err := p.Send(ctx, suspend, alone(suspend), 2); err != nil {
 		t.Fatal(err)
 	}
 
@@ -143,7 +152,9 @@ func TestProvisionerSendSignsAndIdentifies(t *testing.T) {
 
 	ev := got[0].event
 	if ev.CustomerID != "cus_A" || ev.ProductID != "prod_A" || ev.Access != payflow.AccessGranted ||
-		ev.Source != "subscription/sub_A" || ev.Reason != "invoice paid" || ev.ValidUntil == nil || !ev.ValidUntil.Equal(until) {
+		ev.Source != "subscription/sub_A" || ev.SourceAccess != payflow.AccessGranted || ev.Reason != "invoice paid" ||
+		ev.ValidUntil == nil || !ev.ValidUntil.Equal(until) || ev.SourceValidUntil == nil || !ev.SourceValidUntil.Equal(until) ||
+		ev.Version != 1 || len(ev.Sources) != 1 || ev.Sources[0].Source != "subscription/sub_A" {
 		t.Errorf("body %s", got[0].body)
 	}
 	if got[0].event.ID != got[1].event.ID {
@@ -156,7 +167,7 @@ func TestProvisionerSendSignsAndIdentifies(t *testing.T) {
 		t.Errorf("a different status has the same event ID %s", got[2].event.ID)
 	}
 	if got[2].event.ValidUntil != nil || !strings.Contains(string(got[2].body), `"access":"suspended"`) ||
-		strings.Contains(string(got[2].body), "valid_until") {
+		!strings.Contains(string(got[2].body), `"valid_until":null`) || got[2].event.Version != 2 {
 		t.Errorf("suspension body %s", got[2].body)
 	}
 	if got[0].header.Get("Payflow-Signature") == got[1].header.Get("Payflow-Signature") {
@@ -167,7 +178,7 @@ func TestProvisionerSendSignsAndIdentifies(t *testing.T) {
 func TestProvisioningEventIDDependsOnTheChange(t *testing.T) {
 	until := time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
 	later := until.AddDate(0, 1, 0)
-	base := activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted,
+	base := billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted,
 		Source: "order/pi_1", ValidUntil: &until, Reason: "order paid"}
 	sameUntil := until.In(time.FixedZone("CET", 3600))
 
@@ -177,13 +188,13 @@ func TestProvisioningEventIDDependsOnTheChange(t *testing.T) {
 	if activities.ProvisioningEventID(same) != activities.ProvisioningEventID(base) {
 		t.Error("the same change has two IDs")
 	}
-	variants := map[string]func(*activities.AccessChange){
-		"customer":    func(c *activities.AccessChange) { c.CustomerID = "cus_B" },
-		"product":     func(c *activities.AccessChange) { c.ProductID = "prod_B" },
-		"status":      func(c *activities.AccessChange) { c.Status = payflow.AccessRevoked },
-		"source":      func(c *activities.AccessChange) { c.Source = "order/pi_2" },
-		"valid until": func(c *activities.AccessChange) { c.ValidUntil = &later },
-		"no validity": func(c *activities.AccessChange) { c.ValidUntil = nil },
+	variants := map[string]func(*billing.SetAccess){
+		"customer":    func(c *billing.SetAccess) { c.CustomerID = "cus_B" },
+		"product":     func(c *billing.SetAccess) { c.ProductID = "prod_B" },
+		"status":      func(c *billing.SetAccess) { c.Status = payflow.AccessRevoked },
+		"source":      func(c *billing.SetAccess) { c.Source = "order/pi_2" },
+		"valid until": func(c *billing.SetAccess) { c.ValidUntil = &later },
+		"no validity": func(c *billing.SetAccess) { c.ValidUntil = nil },
 	}
 	seen := map[string]string{activities.ProvisioningEventID(base): "base"}
 	for name, change := range variants {
@@ -220,12 +231,12 @@ func TestProvisionerSendStatuses(t *testing.T) {
 		{http.StatusServiceUnavailable, true, true},
 		{http.StatusMovedPermanently, true, true}, // not followed for a POST without Location: retried
 	}
-	ch := activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessRevoked, Source: "order/pi_1"}
+	ch := billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessRevoked, Source: "order/pi_1"}
 	for _, tc := range cases {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
 			m, url := startMerchant(t, tc.status)
 			p := &activities.Provisioner{URL: url, Secret: provisioningSecret}
-			err := p.Send(context.Background(), ch)
+			err := p.Send(context.Background(), ch, alone(ch), 1)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
@@ -244,13 +255,13 @@ func TestProvisionerUnreachableIsRetryable(t *testing.T) {
 	url := ts.URL
 	ts.Close()
 	p := &activities.Provisioner{URL: url, Secret: provisioningSecret}
-	err := p.Send(context.Background(), activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted})
+	err := p.Send(context.Background(), grantA, alone(grantA), 1)
 	if err == nil || isNonRetryable(err) {
 		t.Fatalf("err = %v, want a retryable error", err)
 	}
 
 	bad := &activities.Provisioner{URL: "://not a url", Secret: provisioningSecret}
-	if err := bad.Send(context.Background(), activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted}); !isNonRetryable(err) {
+	if err := bad.Send(context.Background(), grantA, alone(grantA), 1); !isNonRetryable(err) {
 		t.Errorf("malformed URL: err = %v, want non-retryable", err)
 	}
 }
@@ -264,11 +275,14 @@ func TestSetAccessWithProvisioner(t *testing.T) {
 	var seenStatus []string
 	m := &merchant{}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e, err := db.GetEntitlement(r.Context(), "cus_A", "prod_A")
-		if err != nil {
-			seenStatus = append(seenStatus, "missing: "+err.Error())
-		} else {
-			seenStatus = append(seenStatus, e.Status)
+		rows, err := db.AccessFor(r.Context(), "cus_A", "prod_A")
+		switch {
+		case err != nil:
+			seenStatus = append(seenStatus, "error: "+err.Error())
+		case len(rows) != 1:
+			seenStatus = append(seenStatus, fmt.Sprintf("%d rows", len(rows)))
+		default:
+			seenStatus = append(seenStatus, rows[0].Status)
 		}
 		m.ServeHTTP(w, r)
 	}))
@@ -277,7 +291,7 @@ func TestSetAccessWithProvisioner(t *testing.T) {
 	a.Provisioner = &activities.Provisioner{URL: ts.URL, Secret: provisioningSecret}
 
 	until := time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
-	ch := activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted,
+	ch := billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted,
 		Source: "subscription/sub_A", ValidUntil: &until, Reason: "invoice paid"}
 	for i := 0; i < 2; i++ { // the second call is a retried activity
 		if err := a.SetAccess(ctx, ch); err != nil {
@@ -300,27 +314,31 @@ func TestSetAccessWithProvisioner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Entitlements) != 1 {
-		t.Fatalf("%d entitlement rows, want 1", len(sum.Entitlements))
+	if len(sum.Access) != 1 {
+		t.Fatalf("%d access rows, want 1", len(sum.Access))
 	}
-	e := sum.Entitlements[0]
-	if e.Status != payflow.AccessGranted || e.Source != "subscription/sub_A" || e.ValidUntil == nil || !e.ValidUntil.Equal(until) {
-		t.Errorf("entitlement %+v", e)
+	e := sum.Access[0]
+	if e.Status != payflow.AccessGranted || e.Source != "subscription/sub_A" || e.ValidUntil == nil || !e.ValidUntil.Equal(until) ||
+		e.Reason != "invoice paid" {
+		t.Errorf("access row %+v", e)
+	}
+	if got[0].event.Version != 1 || got[1].event.Version != 1 {
+		t.Errorf("versions %d, %d: a retry changes nothing, so the version stays", got[0].event.Version, got[1].event.Version)
 	}
 
 	// The merchant refusing the change for good is not retried; the
 	// entitlement is written regardless.
 	m2, url2 := startMerchant(t, http.StatusBadRequest)
 	a.Provisioner = &activities.Provisioner{URL: url2, Secret: provisioningSecret}
-	revoke := activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessRevoked, Source: "subscription/sub_A"}
+	revoke := billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessRevoked, Source: "subscription/sub_A"}
 	if err := a.SetAccess(ctx, revoke); !isNonRetryable(err) {
 		t.Errorf("merchant 400: err = %v, want non-retryable", err)
 	}
 	if len(m2.requests()) != 1 {
 		t.Errorf("merchant got %d requests", len(m2.requests()))
 	}
-	if e, err := db.GetEntitlement(ctx, "cus_A", "prod_A"); err != nil || e.Status != payflow.AccessRevoked {
-		t.Errorf("entitlement %+v, %v", e, err)
+	if rows, err := db.AccessFor(ctx, "cus_A", "prod_A"); err != nil || len(rows) != 1 || rows[0].Status != payflow.AccessRevoked {
+		t.Errorf("access %+v, %v", rows, err)
 	}
 }
 
@@ -328,16 +346,18 @@ func TestSetAccessWithoutProvisioner(t *testing.T) {
 	ctx := context.Background()
 	db := newStore(t)
 	a := newActivities(db)
-	if err := a.SetAccess(ctx, activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessSuspended, Source: "subscription/sub_A"}); err != nil {
+	if err := a.SetAccess(ctx, billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessSuspended, Source: "subscription/sub_A"}); err != nil {
 		t.Fatal(err)
 	}
-	if e, err := db.GetEntitlement(ctx, "cus_A", "prod_A"); err != nil || e.Status != payflow.AccessSuspended || e.SuspendedAt == nil {
-		t.Errorf("entitlement %+v, %v", e, err)
+	if rows, err := db.AccessFor(ctx, "cus_A", "prod_A"); err != nil || len(rows) != 1 || rows[0].Status != payflow.AccessSuspended ||
+		rows[0].SuspendedAt == nil {
+		t.Errorf("access %+v, %v", rows, err)
 	}
-	for _, ch := range []activities.AccessChange{
-		{ProductID: "prod_A", Status: payflow.AccessGranted},
-		{CustomerID: "cus_A", Status: payflow.AccessGranted},
-		{CustomerID: "cus_A", ProductID: "prod_A", Status: "paused"},
+	for _, ch := range []billing.SetAccess{
+		{ProductID: "prod_A", Status: payflow.AccessGranted, Source: "order/pi_1"},
+		{CustomerID: "cus_A", Status: payflow.AccessGranted, Source: "order/pi_1"},
+		{CustomerID: "cus_A", ProductID: "prod_A", Status: payflow.AccessGranted},
+		{CustomerID: "cus_A", ProductID: "prod_A", Status: "paused", Source: "order/pi_1"},
 	} {
 		if err := a.SetAccess(ctx, ch); !isNonRetryable(err) {
 			t.Errorf("%+v: err = %v, want non-retryable (no retry fixes it)", ch, err)
@@ -405,15 +425,15 @@ func TestSetAccessRepeatedChangesReachTheMerchant(t *testing.T) {
 	env.RegisterActivity(a)
 
 	until := time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
-	change := func(status, reason string) activities.AccessChange {
-		ch := activities.AccessChange{CustomerID: "cus_A", ProductID: "prod_A", Status: status,
+	change := func(status, reason string) billing.SetAccess {
+		ch := billing.SetAccess{CustomerID: "cus_A", ProductID: "prod_A", Status: status,
 			Source: "subscription/sub_A", Reason: reason}
 		if status == payflow.AccessGranted {
 			ch.ValidUntil = &until
 		}
 		return ch
 	}
-	steps := []activities.AccessChange{
+	steps := []billing.SetAccess{
 		change(payflow.AccessGranted, "invoice paid"), // its first attempt gets a 503
 		change(payflow.AccessSuspended, "subscription paused"),
 		change(payflow.AccessGranted, "subscription resumed"),
@@ -452,7 +472,7 @@ func TestSetAccessRepeatedChangesReachTheMerchant(t *testing.T) {
 	if dropped != 0 {
 		t.Errorf("the merchant dropped %d distinct changes as duplicates (event IDs %v)", dropped, ids)
 	}
-	if e, err := db.GetEntitlement(context.Background(), "cus_A", "prod_A"); err != nil || e.Status != payflow.AccessSuspended {
-		t.Errorf("entitlement %+v, %v", e, err)
+	if rows, err := db.AccessFor(context.Background(), "cus_A", "prod_A"); err != nil || len(rows) != 1 || rows[0].Status != payflow.AccessSuspended {
+		t.Errorf("access %+v, %v", rows, err)
 	}
 }

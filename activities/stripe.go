@@ -11,6 +11,8 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/payflow/payflow/billing"
 )
 
 // StripeAPI is the part of Stripe's API payflow calls, through stripe-go.
@@ -183,6 +185,88 @@ func (s *StripeAPI) ListEvents(ctx context.Context, since time.Time, types []str
 	return nil
 }
 
+// PaymentRef is what Stripe says a charge or payment intent paid for.
+type PaymentRef struct {
+	ChargeID       string
+	PaymentIntent  string
+	InvoiceID      string
+	SubscriptionID string
+	CustomerID     string
+	Found          bool // Stripe knows the charge or payment intent
+}
+
+// PaymentRef follows a charge (else a payment intent) to the invoice it
+// paid and that invoice's subscription: charge → invoice → subscription,
+// or payment intent → invoice → subscription (API version 2023-10-16,
+// where charges and payment intents name their invoice). A charge or
+// payment intent Stripe does not know is not an error: Found is false.
+func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent string) (PaymentRef, error) {
+	ref := PaymentRef{ChargeID: chargeID, PaymentIntent: paymentIntent}
+	chargeFound := false
+	if chargeID != "" {
+		p := &stripe.ChargeParams{}
+		p.Context = ctx
+		ch, err := s.api.Charges.Get(chargeID, p)
+		switch {
+		case missing(err):
+		case err != nil:
+			return ref, classify("get charge "+chargeID, err)
+		default:
+			ref.Found, chargeFound = true, true
+			if ch.Invoice != nil {
+				ref.InvoiceID = ch.Invoice.ID
+			}
+			if ch.PaymentIntent != nil {
+				ref.PaymentIntent = ch.PaymentIntent.ID
+			}
+			if ch.Customer != nil {
+				ref.CustomerID = ch.Customer.ID
+			}
+		}
+	}
+	if !chargeFound && ref.PaymentIntent != "" {
+		p := &stripe.PaymentIntentParams{}
+		p.Context = ctx
+		pi, err := s.api.PaymentIntents.Get(ref.PaymentIntent, p)
+		switch {
+		case missing(err):
+		case err != nil:
+			return ref, classify("get payment intent "+ref.PaymentIntent, err)
+		default:
+			ref.Found = true
+			if pi.Invoice != nil {
+				ref.InvoiceID = pi.Invoice.ID
+			}
+			if pi.Customer != nil && ref.CustomerID == "" {
+				ref.CustomerID = pi.Customer.ID
+			}
+		}
+	}
+	if ref.InvoiceID != "" {
+		p := &stripe.InvoiceParams{}
+		p.Context = ctx
+		inv, err := s.api.Invoices.Get(ref.InvoiceID, p)
+		if err != nil && !missing(err) {
+			return ref, classify("get invoice "+ref.InvoiceID, err)
+		}
+		if err == nil {
+			if inv.Subscription != nil {
+				ref.SubscriptionID = inv.Subscription.ID
+			}
+			if inv.Customer != nil && ref.CustomerID == "" {
+				ref.CustomerID = inv.Customer.ID
+			}
+		}
+	}
+	return ref, nil
+}
+
+// missing reports Stripe's 404 resource_missing.
+func missing(err error) bool {
+	var se *stripe.Error
+	return errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound
+}
+
 // Activities wrapping the Stripe API.
 
 // errNoStripe is returned, not thrown: without STRIPE_API_KEY (the dev
@@ -190,50 +274,69 @@ func (s *StripeAPI) ListEvents(ctx context.Context, since time.Time, types []str
 // just cannot charge or re-read anything.
 var errNoStripe = "STRIPE_API_KEY is not set"
 
-// PayRequest is one dunning retry.
-type PayRequest struct {
-	InvoiceID      string `json:"invoice_id"`
-	IdempotencyKey string `json:"idempotency_key"`
-}
-
-// PayInvoice is the dunning retry: one charge attempt, at most once per key.
-func (a *Activities) PayInvoice(ctx context.Context, r PayRequest) (PayResult, error) {
+// RetryCharge is one dunning retry in payflow mode: one charge attempt of
+// the invoice, at most once per the command's idempotency key (a retried
+// activity replays Stripe's first answer instead of charging again). A
+// decline is a result, not an error; the core applies the result
+// (billing.ApplyChargeResult). Without a Stripe key nothing is charged and
+// the result is an unpaid attempt without a decline code, so the campaign
+// goes on with its schedule.
+func (a *Activities) RetryCharge(ctx context.Context, r billing.RetryCharge) (billing.ChargeResult, error) {
+	if r.InvoiceID == "" || r.IdempotencyKey == "" {
+		return billing.ChargeResult{}, invalid("retry charge needs an invoice and an idempotency key (got %q, %q)", r.InvoiceID, r.IdempotencyKey)
+	}
+	out := billing.ChargeResult{InvoiceID: r.InvoiceID, Attempt: r.Attempt}
 	if a.Stripe == nil {
-		a.logger(ctx).Warn("dunning retry skipped", "invoice", r.InvoiceID, "reason", errNoStripe)
-		return PayResult{Status: "unknown", Message: errNoStripe}, nil
+		a.logger(ctx).Warn("dunning retry skipped", "invoice", r.InvoiceID, "attempt", r.Attempt, "reason", errNoStripe)
+		return out, nil
 	}
 	res, err := a.Stripe.PayInvoice(ctx, r.InvoiceID, r.IdempotencyKey)
-	if err == nil {
-		a.logger(ctx).Info("invoice pay attempt", "invoice", r.InvoiceID, "paid", res.Paid, "decline_code", res.DeclineCode)
+	if err != nil {
+		return billing.ChargeResult{}, err
 	}
-	return res, err
+	out.Paid, out.InvoiceStatus, out.DeclineCode = res.Paid, res.Status, res.DeclineCode
+	a.logger(ctx).Info("invoice pay attempt", "invoice", r.InvoiceID, "attempt", r.Attempt, "paid", res.Paid,
+		"invoice_status", res.Status, "decline_code", res.DeclineCode)
+	return out, nil
 }
 
-// BillingRequest names what to re-read.
-type BillingRequest struct {
-	SubscriptionID string `json:"subscription_id"`
-	InvoiceID      string `json:"invoice_id,omitempty"`
-}
-
-// FetchBilling re-reads the subscription and invoice from Stripe.
-func (a *Activities) FetchBilling(ctx context.Context, r BillingRequest) (Billing, error) {
+// RecheckInvoice re-reads the invoice and its subscription from Stripe
+// before an irreversible step (suspension, the final action), so a stale
+// view never punishes a payer; the core applies the answer
+// (billing.ApplyRecheck). Without a Stripe key nothing can be read: the
+// statuses come back empty and the core keeps its own view.
+func (a *Activities) RecheckInvoice(ctx context.Context, r billing.RecheckInvoice) (billing.RecheckResult, error) {
+	out := billing.RecheckResult{InvoiceID: r.InvoiceID, Step: r.Step}
 	if a.Stripe == nil {
-		return Billing{Unknown: true}, nil
+		a.logger(ctx).Warn("invoice not re-read before "+r.Step, "invoice", r.InvoiceID, "reason", errNoStripe)
+		return out, nil
 	}
-	return a.Stripe.Billing(ctx, r.SubscriptionID, r.InvoiceID)
+	b, err := a.Stripe.Billing(ctx, r.SubscriptionID, r.InvoiceID)
+	if err != nil {
+		return billing.RecheckResult{}, err
+	}
+	out.InvoiceStatus, out.SubscriptionStatus = b.InvoiceStatus, b.SubscriptionStatus
+	if b.InvoicePaid {
+		out.InvoiceStatus = billing.InvoicePaid
+	}
+	return out, nil
 }
 
-// CancelRequest cancels a subscription.
-type CancelRequest struct {
-	SubscriptionID string `json:"subscription_id"`
-	IdempotencyKey string `json:"idempotency_key"`
-}
-
-// CancelSubscription is the dunning campaign's final action "cancel".
-func (a *Activities) CancelSubscription(ctx context.Context, r CancelRequest) error {
+// CancelSubscription is a campaign's final action "cancel": the
+// subscription is canceled in Stripe at once (the idempotency key makes a
+// retry harmless; an already canceled one is fine). Stripe's
+// customer.subscription.deleted follows and revokes access.
+func (a *Activities) CancelSubscription(ctx context.Context, r billing.CancelSubscription) error {
+	if r.SubscriptionID == "" {
+		return invalid("cancel subscription without ID")
+	}
 	if a.Stripe == nil {
 		a.logger(ctx).Warn("subscription not canceled in Stripe", "subscription", r.SubscriptionID, "reason", errNoStripe)
 		return nil
 	}
-	return a.Stripe.CancelSubscription(ctx, r.SubscriptionID, r.IdempotencyKey)
+	key := r.IdempotencyKey
+	if key == "" {
+		key = "subscription/" + r.SubscriptionID + "/cancel"
+	}
+	return a.Stripe.CancelSubscription(ctx, r.SubscriptionID, key)
 }

@@ -11,22 +11,23 @@ import (
 	"time"
 
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/fakes/stripeapi"
 	"github.com/payflow/payflow/fixtures"
 )
 
-func TestPayInvoice(t *testing.T) {
+func TestRetryCharge(t *testing.T) {
 	cases := []struct {
 		name       string
 		script     []stripeapi.PayOutcome
-		want       activities.PayResult
+		want       billing.ChargeResult
 		wantStatus string // the fake's invoice status afterwards
 	}{
-		{"success", nil, activities.PayResult{Paid: true, Status: "paid"}, "paid"},
+		{"success", nil, billing.ChargeResult{InvoiceID: "in_A", Attempt: 1, Paid: true, InvoiceStatus: "paid"}, "paid"},
 		{"insufficient funds", []stripeapi.PayOutcome{stripeapi.PayDeclined("insufficient_funds")},
-			activities.PayResult{Status: "open", DeclineCode: "insufficient_funds"}, "open"},
+			billing.ChargeResult{InvoiceID: "in_A", Attempt: 1, InvoiceStatus: "open", DeclineCode: "insufficient_funds"}, "open"},
 		{"hard decline", []stripeapi.PayOutcome{stripeapi.PayDeclined("stolen_card")},
-			activities.PayResult{Status: "open", DeclineCode: "stolen_card"}, "open"},
+			billing.ChargeResult{InvoiceID: "in_A", Attempt: 1, InvoiceStatus: "open", DeclineCode: "stolen_card"}, "open"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -38,15 +39,11 @@ func TestPayInvoice(t *testing.T) {
 			a := newActivities(newStore(t))
 			a.Stripe = api
 
-			req := activities.PayRequest{InvoiceID: "in_A", IdempotencyKey: "subscription/sub_A/in_A/retry-1"}
-			res, err := a.PayInvoice(ctx, req)
+			req := billing.RetryCharge{SubscriptionID: "sub_A", InvoiceID: "in_A", Attempt: 1, IdempotencyKey: "subscription/sub_A/in_A/retry-1"}
+			res, err := a.RetryCharge(ctx, req)
 			if err != nil {
 				t.Fatalf("err %v: a decline is a result, not an error", err)
 			}
-			if tc.want.DeclineCode != "" && res.Message == "" {
-				t.Errorf("decline without a message: %+v", res)
-			}
-			res.Message = ""
 			if res != tc.want {
 				t.Errorf("result %+v, want %+v", res, tc.want)
 			}
@@ -55,11 +52,10 @@ func TestPayInvoice(t *testing.T) {
 			}
 
 			// The retried activity replays Stripe's first answer.
-			again, err := a.PayInvoice(ctx, req)
+			again, err := a.RetryCharge(ctx, req)
 			if err != nil {
 				t.Fatalf("retry: %v", err)
 			}
-			again.Message = ""
 			if again != tc.want {
 				t.Errorf("retry result %+v, want %+v", again, tc.want)
 			}
@@ -84,7 +80,28 @@ func TestPayInvoice(t *testing.T) {
 	}
 }
 
-func TestPayInvoiceNextKeyChargesAgain(t *testing.T) {
+// The core reads the result: a hard decline stops retries, a soft one
+// plans the next; RetryCharge hands it exactly what it needs.
+func TestRetryChargeFeedsTheCore(t *testing.T) {
+	p := billing.DefaultPolicy()
+	for code, hard := range map[string]bool{"stolen_card": true, "insufficient_funds": false} {
+		if p.IsHardDecline(code) != hard {
+			t.Errorf("%s: hard %v", code, !hard)
+		}
+	}
+	ctx := context.Background()
+	srv, api := startStripe(t)
+	srv.PutInvoice(stripeapi.Invoice{ID: "in_C"})
+	srv.ScriptPay("in_C", stripeapi.PayDeclined("stolen_card"))
+	a := newActivities(newStore(t))
+	a.Stripe = api
+	res, err := a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_C", Attempt: 2, IdempotencyKey: "k/in_C/retry-2"})
+	if err != nil || res.Attempt != 2 || res.InvoiceID != "in_C" || !p.IsHardDecline(res.DeclineCode) {
+		t.Errorf("result %+v, %v; want attempt 2 of in_C with a hard decline", res, err)
+	}
+}
+
+func TestRetryChargeNextKeyChargesAgain(t *testing.T) {
 	ctx := context.Background()
 	srv, api := startStripe(t)
 	srv.PutInvoice(stripeapi.Invoice{ID: "in_B"})
@@ -92,12 +109,12 @@ func TestPayInvoiceNextKeyChargesAgain(t *testing.T) {
 	a := newActivities(newStore(t))
 	a.Stripe = api
 
-	first, err := a.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_B", IdempotencyKey: "wf/in_B/retry-1"})
+	first, err := a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_B", Attempt: 1, IdempotencyKey: "wf/in_B/retry-1"})
 	if err != nil || first.Paid {
 		t.Fatalf("first retry: %+v, %v", first, err)
 	}
-	second, err := a.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_B", IdempotencyKey: "wf/in_B/retry-2"})
-	if err != nil || !second.Paid || second.Status != "paid" {
+	second, err := a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_B", Attempt: 2, IdempotencyKey: "wf/in_B/retry-2"})
+	if err != nil || !second.Paid || second.InvoiceStatus != "paid" || second.Attempt != 2 {
 		t.Fatalf("second retry: %+v, %v", second, err)
 	}
 	if n := srv.PayAttempts("in_B"); n != 2 {
@@ -105,23 +122,23 @@ func TestPayInvoiceNextKeyChargesAgain(t *testing.T) {
 	}
 }
 
-// TestPayInvoiceAlreadyPaid is a dunning retry that fires after the
+// TestRetryChargeAlreadyPaid is a dunning retry that fires after the
 // customer paid on the hosted invoice page (or Stripe collected it) but
 // before invoice.paid reached the workflow: Stripe refuses to pay it again
 // with a 400, and the retry's outcome is "paid", not a failure that would
 // end the subscription workflow.
-func TestPayInvoiceAlreadyPaid(t *testing.T) {
+func TestRetryChargeAlreadyPaid(t *testing.T) {
 	ctx := context.Background()
 	srv, api := startStripe(t)
 	srv.PutInvoice(stripeapi.Invoice{ID: "in_paid", Status: "paid"})
 	a := newActivities(newStore(t))
 	a.Stripe = api
 
-	res, err := a.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_paid", IdempotencyKey: "wf/in_paid/retry-2"})
+	res, err := a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_paid", Attempt: 2, IdempotencyKey: "wf/in_paid/retry-2"})
 	if err != nil {
 		t.Fatalf("err %v, want the result paid", err)
 	}
-	if !res.Paid || res.Status != "paid" || res.DeclineCode != "" {
+	if !res.Paid || res.InvoiceStatus != "paid" || res.DeclineCode != "" {
 		t.Errorf("result %+v, want paid", res)
 	}
 	if n := srv.PayAttempts("in_paid"); n != 0 {
@@ -129,33 +146,38 @@ func TestPayInvoiceAlreadyPaid(t *testing.T) {
 	}
 }
 
-func TestPayInvoiceErrors(t *testing.T) {
+func TestRetryChargeErrors(t *testing.T) {
 	ctx := context.Background()
 	srv, api := startStripe(t)
 	srv.PutInvoice(stripeapi.Invoice{ID: "in_void", Status: "void"})
 	a := newActivities(newStore(t))
 	a.Stripe = api
 
-	res, err := a.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_missing", IdempotencyKey: "k/in_missing"})
+	res, err := a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_missing", IdempotencyKey: "k/in_missing"})
 	if !isNonRetryable(err) {
 		t.Errorf("in_missing: result %+v, err %v; want a non-retryable error", res, err)
 	}
 	// A void invoice is an outcome for the campaign to act on, not an
 	// error that would fail the workflow.
-	res, err = a.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_void", IdempotencyKey: "k/in_void"})
-	if err != nil || res.Paid || res.Status != "void" || res.Message == "" {
-		t.Errorf("in_void: result %+v, err %v; want status void with Stripe's message", res, err)
+	res, err = a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_void", IdempotencyKey: "k/in_void"})
+	if err != nil || res.Paid || res.InvoiceStatus != "void" {
+		t.Errorf("in_void: result %+v, err %v; want invoice status void", res, err)
 	}
 	if n := srv.PayAttempts("in_void"); n != 0 {
 		t.Errorf("%d charge attempts on a void invoice", n)
+	}
+	for _, bad := range []billing.RetryCharge{{InvoiceID: "in_void"}, {IdempotencyKey: "k"}} {
+		if _, err := a.RetryCharge(ctx, bad); !isNonRetryable(err) {
+			t.Errorf("%+v: err %v, want non-retryable", bad, err)
+		}
 	}
 
 	// A wrong API key is refused for good, too.
 	url, stop := srv.Start()
 	t.Cleanup(stop)
-	bad := newActivities(newStore(t))
-	bad.Stripe = activities.NewStripeAPI("sk_test_wrong_key_0000", url)
-	if _, err := bad.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_void", IdempotencyKey: "k"}); !isNonRetryable(err) {
+	wrong := newActivities(newStore(t))
+	wrong.Stripe = activities.NewStripeAPI("sk_test_wrong_key_0000", url)
+	if _, err := wrong.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_void", IdempotencyKey: "k"}); !isNonRetryable(err) {
 		t.Errorf("wrong key: err %v, want non-retryable", err)
 	}
 }
@@ -164,32 +186,27 @@ func TestStripeActivitiesWithoutStripe(t *testing.T) {
 	ctx := context.Background()
 	a := newActivities(newStore(t))
 
-	res, err := a.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_A", IdempotencyKey: "k"})
+	res, err := a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_A", Attempt: 3, IdempotencyKey: "k"})
 	if err != nil {
-		t.Fatalf("PayInvoice: %v", err)
+		t.Fatalf("RetryCharge: %v", err)
 	}
-	if res.Status != "unknown" || res.Paid || res.Message == "" {
-		t.Errorf("PayInvoice result %+v, want status unknown with a message", res)
+	if want := (billing.ChargeResult{InvoiceID: "in_A", Attempt: 3}); res != want {
+		t.Errorf("RetryCharge result %+v, want %+v: nothing charged, the campaign goes on", res, want)
 	}
-	b, err := a.FetchBilling(ctx, activities.BillingRequest{SubscriptionID: "sub_A", InvoiceID: "in_A"})
-	if err != nil || !b.Unknown || b.InvoicePaid {
-		t.Errorf("FetchBilling: %+v, %v; want Unknown", b, err)
+	r, err := a.RecheckInvoice(ctx, billing.RecheckInvoice{SubscriptionID: "sub_A", InvoiceID: "in_A", Step: billing.StepSuspend})
+	if want := (billing.RecheckResult{InvoiceID: "in_A", Step: billing.StepSuspend}); err != nil || r != want {
+		t.Errorf("RecheckInvoice: %+v, %v; want %+v (nothing read)", r, err, want)
 	}
-	if err := a.CancelSubscription(ctx, activities.CancelRequest{SubscriptionID: "sub_A", IdempotencyKey: "k"}); err != nil {
+	if err := a.CancelSubscription(ctx, billing.CancelSubscription{SubscriptionID: "sub_A", IdempotencyKey: "k"}); err != nil {
 		t.Errorf("CancelSubscription: %v", err)
 	}
 }
 
-func TestFetchBilling(t *testing.T) {
+func TestRecheckInvoice(t *testing.T) {
 	cases := []struct {
 		subStatus, invStatus string
-		want                 activities.Billing
 	}{
-		{"past_due", "open", activities.Billing{SubscriptionStatus: "past_due", InvoiceStatus: "open"}},
-		{"active", "paid", activities.Billing{SubscriptionStatus: "active", InvoiceStatus: "paid", InvoicePaid: true}},
-		{"unpaid", "uncollectible", activities.Billing{SubscriptionStatus: "unpaid", InvoiceStatus: "uncollectible"}},
-		{"canceled", "void", activities.Billing{SubscriptionStatus: "canceled", InvoiceStatus: "void"}},
-		{"active", "", activities.Billing{SubscriptionStatus: "active"}}, // no invoice named
+		{"past_due", "open"}, {"active", "paid"}, {"unpaid", "uncollectible"}, {"canceled", "void"}, {"active", ""},
 	}
 	ctx := context.Background()
 	srv, api := startStripe(t)
@@ -203,33 +220,34 @@ func TestFetchBilling(t *testing.T) {
 				inv = fmt.Sprintf("in_%d", i)
 				srv.PutInvoice(stripeapi.Invoice{ID: inv, SubscriptionID: sub, Status: tc.invStatus})
 			}
-			got, err := a.FetchBilling(ctx, activities.BillingRequest{SubscriptionID: sub, InvoiceID: inv})
+			got, err := a.RecheckInvoice(ctx, billing.RecheckInvoice{SubscriptionID: sub, InvoiceID: inv, Step: billing.StepFinal})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
-				t.Errorf("got %+v, want %+v", got, tc.want)
+			want := billing.RecheckResult{InvoiceID: inv, Step: billing.StepFinal, InvoiceStatus: tc.invStatus, SubscriptionStatus: tc.subStatus}
+			if got != want {
+				t.Errorf("got %+v, want %+v", got, want)
 			}
 		})
 	}
 	t.Run("reflects a payment", func(t *testing.T) {
 		srv.PutSubscription(stripeapi.Subscription{ID: "sub_pay", Status: "past_due"})
 		srv.PutInvoice(stripeapi.Invoice{ID: "in_pay", SubscriptionID: "sub_pay"})
-		if res, err := a.PayInvoice(ctx, activities.PayRequest{InvoiceID: "in_pay", IdempotencyKey: "k/pay"}); err != nil || !res.Paid {
+		if res, err := a.RetryCharge(ctx, billing.RetryCharge{InvoiceID: "in_pay", IdempotencyKey: "k/pay"}); err != nil || !res.Paid {
 			t.Fatalf("pay: %+v, %v", res, err)
 		}
-		got, err := a.FetchBilling(ctx, activities.BillingRequest{SubscriptionID: "sub_pay", InvoiceID: "in_pay"})
-		want := activities.Billing{SubscriptionStatus: "active", InvoiceStatus: "paid", InvoicePaid: true}
+		got, err := a.RecheckInvoice(ctx, billing.RecheckInvoice{SubscriptionID: "sub_pay", InvoiceID: "in_pay", Step: billing.StepSuspend})
+		want := billing.RecheckResult{InvoiceID: "in_pay", Step: billing.StepSuspend, InvoiceStatus: "paid", SubscriptionStatus: "active"}
 		if err != nil || got != want {
 			t.Errorf("got %+v, %v; want %+v", got, err, want)
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
-		if _, err := a.FetchBilling(ctx, activities.BillingRequest{SubscriptionID: "sub_nope"}); !isNonRetryable(err) {
+		if _, err := a.RecheckInvoice(ctx, billing.RecheckInvoice{SubscriptionID: "sub_nope"}); !isNonRetryable(err) {
 			t.Errorf("missing subscription: err %v, want non-retryable", err)
 		}
 		srv.PutSubscription(stripeapi.Subscription{ID: "sub_noinv"})
-		if _, err := a.FetchBilling(ctx, activities.BillingRequest{SubscriptionID: "sub_noinv", InvoiceID: "in_nope"}); !isNonRetryable(err) {
+		if _, err := a.RecheckInvoice(ctx, billing.RecheckInvoice{SubscriptionID: "sub_noinv", InvoiceID: "in_nope"}); !isNonRetryable(err) {
 			t.Errorf("missing invoice: err %v, want non-retryable", err)
 		}
 	})
@@ -245,7 +263,7 @@ func TestCancelSubscription(t *testing.T) {
 			a := newActivities(newStore(t))
 			a.Stripe = api
 
-			req := activities.CancelRequest{SubscriptionID: "sub_A", IdempotencyKey: "subscription/sub_A/cancel"}
+			req := billing.CancelSubscription{SubscriptionID: "sub_A", InvoiceID: "in_A", IdempotencyKey: "subscription/sub_A/in_A/cancel"}
 			if err := a.CancelSubscription(ctx, req); err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +276,7 @@ func TestCancelSubscription(t *testing.T) {
 			if err := a.CancelSubscription(ctx, req); err != nil {
 				t.Errorf("second cancel: %v", err)
 			}
-			if err := a.CancelSubscription(ctx, activities.CancelRequest{SubscriptionID: "sub_A", IdempotencyKey: "other"}); err != nil {
+			if err := a.CancelSubscription(ctx, billing.CancelSubscription{SubscriptionID: "sub_A", InvoiceID: "in_B", IdempotencyKey: "other"}); err != nil {
 				t.Errorf("cancel with another key: %v", err)
 			}
 			if sub2, _ := srv.GetSubscription("sub_A"); sub2.Status != "canceled" || !sub2.CanceledAt.Equal(sub.CanceledAt) {
@@ -268,6 +286,9 @@ func TestCancelSubscription(t *testing.T) {
 			for _, r := range srv.Requests() {
 				if r.Method == "DELETE" && r.Path == "/v1/subscriptions/sub_A" {
 					deletes++
+					if r.IdempotencyKey == "" {
+						t.Error("cancel without an idempotency key")
+					}
 					if strict && deletes > 1 && r.Status != 404 {
 						t.Errorf("strict fake answered %d to a repeated cancel", r.Status)
 					}
@@ -277,6 +298,10 @@ func TestCancelSubscription(t *testing.T) {
 				t.Errorf("%d DELETE requests, want 3", deletes)
 			}
 		})
+	}
+	a := newActivities(newStore(t))
+	if err := a.CancelSubscription(context.Background(), billing.CancelSubscription{}); !isNonRetryable(err) {
+		t.Errorf("no subscription: err %v, want non-retryable", err)
 	}
 }
 

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/payflow/payflow"
 )
 
 func TestEveryPurposeRenders(t *testing.T) {
@@ -62,27 +60,6 @@ func TestPolicy(t *testing.T) {
 	}
 	if _, err := ParseDelays("3x"); err == nil {
 		t.Error("bad duration parsed")
-	}
-}
-
-func TestFromPayflow(t *testing.T) {
-	sub := FromPayflow(payflow.Event{ID: "e", Type: "customer.subscription.updated", ObjectType: "subscription",
-		ProductID: "prod_pro", PriceID: "price_pro", Status: "active", CurrentPeriodEnd: 99})
-	if len(sub.Items) != 1 || sub.Items[0].ProductID != "prod_pro" || sub.CurrentPeriodEnd != 99 {
-		t.Errorf("subscription %+v", sub)
-	}
-	paid := FromPayflow(payflow.Event{Type: "invoice.paid", ObjectType: "invoice", InvoiceID: "in_1", Amount: 2000, CurrentPeriodEnd: 77})
-	if paid.AmountPaid != 2000 || paid.AmountDue != 2000 || paid.PeriodEnd != 77 || paid.CurrentPeriodEnd != 0 {
-		t.Errorf("invoice %+v", paid)
-	}
-	failed := FromPayflow(payflow.Event{Type: "invoice.payment_failed", ObjectType: "invoice", Amount: 2000})
-	if failed.AmountPaid != 0 || failed.AmountDue != 2000 {
-		t.Errorf("failed invoice %+v", failed)
-	}
-	cs := FromPayflow(payflow.Event{Type: "checkout.session.completed", ObjectType: "checkout.session", ProductID: "p"})
-	pi := FromPayflow(payflow.Event{Type: "payment_intent.succeeded", ObjectType: "payment_intent", ProductID: "q"})
-	if cs.ProductFrom != ProductFromCheckoutMetadata || pi.ProductFrom != ProductFromPaymentMetadata || productRank(cs.ProductFrom) <= productRank(pi.ProductFrom) {
-		t.Errorf("product sources %q %q", cs.ProductFrom, pi.ProductFrom)
 	}
 }
 

@@ -10,8 +10,7 @@ import (
 // Event is what the core reads from one Stripe event. It is a superset of
 // payflow.Event: subscriptions have several items, an invoice's paid and due
 // amounts differ, and the product a one-off payment buys comes with where it
-// was read from. FromPayflow fills it from what the receiver decodes today;
-// the fields payflow.Event lacks are listed on FromPayflow.
+// was read from. FromPayflow fills it from what the receiver decodes.
 type Event struct {
 	ID      string `json:"id"`
 	Type    string `json:"type"`
@@ -96,19 +95,28 @@ func productRank(from string) int {
 	return 0
 }
 
-// FromPayflow converts what the receiver decodes today. payflow.Event
-// carries one product and one amount per event, so:
-//   - a subscription snapshot gets one item (items.data[0]);
-//   - an invoice's Amount is amount_paid when positive, else amount_due:
-//     paid events set both AmountPaid and AmountDue to it, others AmountDue;
-//   - metadata.product becomes Products with ProductFrom checkout or
-//     payment metadata by the object type; line items are not decoded.
+// FromPayflow converts what the receiver decodes (payflow.Event), field by
+// field, without guessing:
+//   - Amount is the payment intent's amount, the Checkout Session's
+//     amount_total, the charge's or the dispute's amount; invoices carry
+//     AmountDue and AmountPaid instead (payflow.Event.Amount merges them for
+//     older readers and is not used for invoices);
+//   - a subscription snapshot gets every item; when the receiver could not
+//     read the whole list (ItemsTruncated) it gets none, so the core keeps
+//     the items it knows rather than revoke products it did not see;
+//   - CurrentPeriodStart and CurrentPeriodEnd come from subscriptions only
+//     (on invoices payflow.Event.CurrentPeriodEnd is an older name for a
+//     line's period end); an invoice's own period is PeriodEnd;
+//   - a Checkout Session's products are its line items' products
+//     (ProductFromLineItems) when the whole list is there, else its
+//     metadata.product (ProductFromCheckoutMetadata); a payment intent's or
+//     charge's metadata.product is ProductFromPaymentMetadata. A partial
+//     list of line items is not used: the strongest source replaces the
+//     products of weaker ones, so a partial list would drop products bought.
 //
-// The decoder must add (see the package documentation): every subscription
-// item with its quantity, amount_due and amount_paid separately,
-// collection_method, pause_collection.behavior, next_payment_attempt,
-// current_period_start, Checkout line items, and a charge's or dispute's
-// invoice (and that invoice's subscription) where Stripe gives it.
+// A charge's subscription is known only when its invoice was expanded, a
+// dispute's invoice and subscription only when its charge was: Stripe's
+// 2023-10-16 webhook events carry IDs, so the core asks (LookupPaymentOwner).
 func FromPayflow(e payflow.Event) Event {
 	out := Event{
 		ID: e.ID, Type: e.Type, Created: e.Created,
@@ -118,31 +126,54 @@ func FromPayflow(e payflow.Event) Event {
 		Status: e.Status, PaymentStatus: e.PaymentStatus, Mode: e.Mode,
 		DeclineCode: e.DeclineCode, FailureCode: e.FailureCode, FailureMessage: e.FailureMessage,
 		HostedInvoiceURL: e.HostedInvoiceURL, AttemptCount: e.AttemptCount, BillingReason: e.BillingReason,
+		CollectionMethod:  e.CollectionMethod,
 		CancelAtPeriodEnd: e.CancelAtPeriodEnd, TrialEnd: e.TrialEnd,
 		DisputeReason: e.DisputeReason, EvidenceDueBy: e.EvidenceDueBy,
 	}
 	switch e.ObjectType {
 	case "subscription":
-		out.CurrentPeriodEnd = e.CurrentPeriodEnd
-		if e.ProductID != "" {
-			out.Items = []Item{{PriceID: e.PriceID, ProductID: e.ProductID, Quantity: 1}}
+		out.CurrentPeriodStart, out.CurrentPeriodEnd = e.CurrentPeriodStart, e.CurrentPeriodEnd
+		out.PauseCollection = e.PauseCollection
+		if !e.ItemsTruncated {
+			out.Items = fromPayflowItems(e.Items)
 		}
 	case "invoice":
-		out.PeriodEnd = e.CurrentPeriodEnd // the decoder reads lines[0].period.end
-		out.AmountDue = e.Amount
-		if e.Type == "invoice.paid" || e.Type == "invoice.payment_succeeded" {
-			out.AmountPaid = e.Amount
-		}
+		out.Amount = 0
+		out.AmountDue, out.AmountPaid = e.AmountDue, e.AmountPaid
+		out.NextPaymentAttempt, out.PeriodEnd = e.NextPaymentAttempt, e.PeriodEnd
 	case "checkout.session":
-		if e.ProductID != "" {
-			out.Products, out.ProductFrom = []string{e.ProductID}, ProductFromCheckoutMetadata
+		if products := lineItemProducts(e); len(products) > 0 {
+			out.Products, out.ProductFrom = products, ProductFromLineItems
+		} else if e.MetadataProduct != "" {
+			out.Products, out.ProductFrom = []string{e.MetadataProduct}, ProductFromCheckoutMetadata
 		}
 	case "payment_intent", "charge":
-		if e.ProductID != "" {
-			out.Products, out.ProductFrom = []string{e.ProductID}, ProductFromPaymentMetadata
+		if e.MetadataProduct != "" {
+			out.Products, out.ProductFrom = []string{e.MetadataProduct}, ProductFromPaymentMetadata
 		}
 	}
 	return out
+}
+
+// fromPayflowItems copies the receiver's items; nil for none.
+func fromPayflowItems(in []payflow.Item) []Item {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]Item, len(in))
+	for i, it := range in {
+		out[i] = Item{ID: it.ID, PriceID: it.PriceID, ProductID: it.ProductID, Quantity: it.Quantity}
+	}
+	return out
+}
+
+// lineItemProducts: the products of a Checkout Session's line items when
+// the receiver read the whole list, else none.
+func lineItemProducts(e payflow.Event) []string {
+	if e.LineItemsTruncated {
+		return nil
+	}
+	return itemProducts(fromPayflowItems(e.LineItems))
 }
 
 // products returns the sorted, distinct, non-empty product IDs of items.

@@ -182,6 +182,16 @@ func (o *Order) absorb(ev Event) {
 	rank, products := productRank(ev.ProductFrom), sortedSet(ev.Products)
 	switch cur := productRank(o.ProductFrom); {
 	case rank == 0 || len(products) == 0:
+	case o.ProductFrom == ProductFromStored:
+		// The stored products came from the strongest source an earlier
+		// run saw, which the row does not name. Line items are the whole
+		// list and replace them; metadata only adds a product, so a
+		// redelivered weaker event never shrinks what was bought.
+		if ev.ProductFrom == ProductFromLineItems {
+			o.Products, o.ProductFrom = products, ev.ProductFrom
+		} else {
+			o.Products = sortedSet(append(slices.Clone(o.Products), products...))
+		}
 	case rank > cur || len(o.Products) == 0:
 		o.Products, o.ProductFrom = products, ev.ProductFrom
 	case rank == cur:
@@ -253,26 +263,52 @@ func (r orderRecord) equal(o orderRecord) bool {
 		a.Currency == b.Currency && a.Status == b.Status && a.Reason == b.Reason
 }
 
+// ProductFromStored marks products read back from the store
+// (OrderFromRecord), which does not keep the source they came from.
+const ProductFromStored = "stored"
+
 // OrderFromRecord seeds a new run for an order an earlier run handled (a
-// refund or dispute weeks later), from the stored row.
+// refund or dispute weeks later), from the stored row: the identifiers,
+// amounts, cumulative refund and every product, the facts that the row's
+// status stands for (a disputed order is paid with a lost dispute), and the
+// access the store holds for the order's own source (granted when
+// fulfilled or partially refunded, revoked when refunded or disputed), so
+// the new run's first event changes only what that event changes.
 func OrderFromRecord(r payflow.Order) Order {
-	o := Order{ID: r.ID, CustomerID: r.CustomerID, Email: r.Email, CheckoutID: r.CheckoutID, ChargeID: r.ChargeID,
-		Amount: r.Amount, Currency: r.Currency, FailureReason: r.FailureReason}
-	if r.ProductID != "" && r.ProductID != DefaultProduct {
-		o.Products = []string{r.ProductID}
+	o := Order{ID: r.ID, CustomerID: r.CustomerID, Email: r.Email, PaymentIntent: r.PaymentIntent,
+		CheckoutID: r.CheckoutID, ChargeID: r.ChargeID, Amount: r.Amount, Currency: r.Currency,
+		AmountRefunded: r.AmountRefunded, FailureReason: r.FailureReason}
+	products := r.Products
+	if len(products) == 0 && r.ProductID != "" {
+		products = []string{r.ProductID} // a row written before Products
+	}
+	// "default" is what a paid order that named no product was granted:
+	// it is not a product read from a source, and a later source replaces it.
+	if products = sortedSet(products); !slices.Equal(products, []string{DefaultProduct}) && len(products) > 0 {
+		o.Products, o.ProductFrom = products, ProductFromStored
 	}
 	switch r.Status {
-	case payflow.OrderFulfilled, payflow.OrderRefunded, payflow.OrderDisputed:
+	case payflow.OrderFulfilled, payflow.OrderPartiallyRefunded, payflow.OrderRefunded, payflow.OrderDisputed:
 		o.Paid, o.Fulfilled = true, true
 		o.FullyRefunded = r.Status == payflow.OrderRefunded
-	case payflow.OrderCanceled, payflow.OrderExpired:
+		if r.Status == payflow.OrderDisputed {
+			// The row keeps no dispute ID; a closed dispute never reopens,
+			// so a redelivered dispute event cannot give access back.
+			o.Dispute = &DisputeRef{Status: DisputeLost}
+		}
+	case payflow.OrderCanceled, payflow.OrderExpired, payflow.OrderAsyncFailed:
 		o.Closed = r.Status
 	case payflow.OrderFailed:
 		o.Failed = true
+	case payflow.OrderAwaitingPayment:
+		o.Awaiting = true
+	}
+	if !o.Paid && o.Amount > 0 && o.AmountRefunded >= o.Amount {
+		o.FullyRefunded = true // refunded before the payment was seen: a payment never grants
 	}
 	if o.Paid && o.CustomerID != "" {
 		status := AccessGranted
-		if r.Status != payflow.OrderFulfilled {
+		if r.Status == payflow.OrderRefunded || r.Status == payflow.OrderDisputed {
 			status = AccessRevoked
 		}
 		for _, p := range o.ProductsBought() {

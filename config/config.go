@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/webhook"
 )
 
@@ -73,9 +73,11 @@ type Config struct {
 	MetricsAddr        string
 	ProvisioningURL    string
 	ProvisioningSecret string
-	Dunning            activities.DunningPolicy
-	LogLevel           slog.Level
-	LogFormat          string
+	// Dunning is the policy a dunning campaign adopts when it starts
+	// (DUNNING_*, with the core's hard-decline codes).
+	Dunning   billing.Policy
+	LogLevel  slog.Level
+	LogFormat string
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -143,13 +145,14 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.SendGridAPIKey != "" && !strings.Contains(c.EmailFrom, "@") {
 		bad("EMAIL_FROM", "want an email address, got %q", c.EmailFrom)
 	}
-	delays, err := activities.ParseDelays(get("DUNNING_RETRY_DELAYS", "72h,120h,168h"))
+	delays, err := billing.ParseDelays(get("DUNNING_RETRY_DELAYS", "72h,120h,168h"))
 	if err != nil {
 		bad("DUNNING_RETRY_DELAYS", "%v", err)
 	}
-	c.Dunning = activities.DunningPolicy{
-		Mode: get("DUNNING_MODE", activities.ModePayflow), RetryDelays: delays,
-		Grace: dur("DUNNING_GRACE", "168h"), FinalAction: get("DUNNING_FINAL_ACTION", activities.FinalCancel),
+	c.Dunning = billing.Policy{
+		Mode: get("DUNNING_MODE", billing.ModePayflow), RetryDelays: delays,
+		Grace: dur("DUNNING_GRACE", "168h"), FinalAction: get("DUNNING_FINAL_ACTION", billing.FinalCancel),
+		HardDeclines: billing.DefaultHardDeclines(),
 	}
 	if err == nil {
 		if perr := c.Dunning.Validate(); perr != nil {

@@ -2,9 +2,12 @@ package config
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payflow/payflow/billing"
 )
 
 func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
@@ -92,5 +95,33 @@ func TestPrintListsEveryVariable(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "WEBHOOK_MAX_CONNECTIONS      64\n") {
 		t.Errorf("WEBHOOK_MAX_CONNECTIONS not read:\n%s", b.String())
+	}
+}
+
+// DUNNING_* build the billing core's policy, hard declines included, so a
+// test can run a whole campaign in seconds.
+func TestDunningPolicy(t *testing.T) {
+	c, err := Load(env(map[string]string{"DUNNING_MODE": "stripe", "DUNNING_RETRY_DELAYS": " 2s, 4s ,6s",
+		"DUNNING_GRACE": "3s", "DUNNING_FINAL_ACTION": "unpaid"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := billing.Policy{Mode: billing.ModeStripe, RetryDelays: []time.Duration{2 * time.Second, 4 * time.Second, 6 * time.Second},
+		Grace: 3 * time.Second, FinalAction: billing.FinalUnpaid, HardDeclines: billing.DefaultHardDeclines()}
+	if !reflect.DeepEqual(c.Dunning, want) {
+		t.Errorf("policy %+v, want %+v", c.Dunning, want)
+	}
+	if err := c.Dunning.Validate(); err != nil {
+		t.Error(err)
+	}
+	if !c.Dunning.IsHardDecline("stolen_card") || c.Dunning.IsHardDecline("insufficient_funds") {
+		t.Error("hard declines are not the core's")
+	}
+	d, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def := billing.DefaultPolicy(); !reflect.DeepEqual(d.Dunning, def) {
+		t.Errorf("default policy %+v, want the core's default %+v", d.Dunning, def)
 	}
 }

@@ -17,40 +17,26 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/fakes/stripeapi"
 	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/workflows"
 )
 
 // Issue 2: the four core events end to end, one effect each.
 func TestCoreEventsEndToEnd(t *testing.T) {
 	cus, pi := "cus_core1", "pi_core1"
-	paid := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Amount: 4900})
+	paid := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Amount: 4900, ProductID: "prod_core"})
 	for i := 0; i < 3; i++ { // the same delivery three times
 		mustDeliver(t, paid)
 	}
-	mustDeliver(t, build(t, "checkout.session.completed", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Mode: "payment", PaymentStatus: "paid", Amount: 4900}))
-	waitCompleted(t, workflows.OrderID(pi))
-
-	s := summary(t, cus)
-	if len(s.Orders) != 1 || s.Orders[0].Status != payflow.OrderFulfilled || s.Orders[0].Amount != 4900 {
-		t.Fatalf("orders: %+v", s.Orders)
-	}
-	if len(s.Entitlements) != 1 || s.Entitlements[0].Status != payflow.AccessGranted {
-		t.Fatalf("entitlements: %+v", s.Entitlements)
-	}
-	receipts := emailKeys(s, "order/"+pi)
-	if len(receipts) != 1 || receipts["order/"+pi+"/receipt"].Status != payflow.EmailSent {
-		t.Fatalf("want exactly one receipt, sent: %+v", receipts)
-	}
-	if got := sentWith("order/" + pi); len(got) != 1 || got["order/"+pi+"/receipt"] != 1 {
-		t.Fatalf("SendGrid received %v, want one receipt", got)
-	}
-	// Readable activity names in the history: every step a local activity
-	// (a marker named after it); few workflow tasks, each one a server round
-	// trip. Three deliveries of payment_intent.succeeded and the checkout
-	// session arrive: at most one workflow task each.
-	h := historyOf(t, workflows.OrderID(pi))
-	for _, want := range []string{"RecordEvent", "RecordOrder", "SetAccess"} {
+	waitCompleted(t, routing.OrderID(pi))
+	// Readable activity names in the history: every database step a local
+	// activity (a marker named after it); few workflow tasks, each one a
+	// server round trip; the order's search attributes set once.
+	h := historyOf(t, routing.OrderID(pi))
+	for _, want := range []string{"LoadOrder", "RecordEvent", "RecordOrder", "SetAccess"} {
 		if !h.local[want] {
 			t.Errorf("history lacks local activity %s: %v", want, h.local)
 		}
@@ -61,7 +47,7 @@ func TestCoreEventsEndToEnd(t *testing.T) {
 		t.Errorf("activity tasks %v, local %v: want SendEmail as the only activity task", h.tasks, h.local)
 	}
 	// The UI's line for each step says what it did.
-	for _, want := range []string{"RecordOrder pending", "SendEmail receipt", "RecordOrder fulfilled"} {
+	for _, want := range []string{"LoadOrder " + pi, "RecordOrder fulfilled", "SetAccess granted prod_core", "SendEmail receipt"} {
 		if !slices.Contains(h.summaries, want) {
 			t.Errorf("step summaries %q lack %q", h.summaries, want)
 		}
@@ -69,53 +55,87 @@ func TestCoreEventsEndToEnd(t *testing.T) {
 	if h.workflowTasks > 4 || h.upserts > 1 {
 		t.Errorf("an order took %d workflow tasks and %d search attribute upserts, want at most 4 and 1", h.workflowTasks, h.upserts)
 	}
-	_, attrs := describe(t, workflows.OrderID(pi))
-	if attrs["StripeCustomerID"] != cus || attrs["PayflowStatus"] != workflows.StatusFulfilled {
+	// The Checkout Session of the same payment: a second run (the first
+	// closed), which starts from the stored order and fulfils nothing again.
+	mustDeliver(t, build(t, "checkout.session.completed", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Mode: "payment", PaymentStatus: "paid", Amount: 4900, ProductID: "prod_core"}))
+	waitFor(t, 30*time.Second, "the checkout session applied", func() (bool, string) {
+		s := summary(t, cus)
+		return len(s.Orders) == 1 && s.Orders[0].CheckoutID != "", fmt.Sprintf("%+v", s.Orders)
+	})
+	waitCompleted(t, routing.OrderID(pi))
+
+	s := summary(t, cus)
+	if len(s.Orders) != 1 || s.Orders[0].Status != payflow.OrderFulfilled || s.Orders[0].Amount != 4900 {
+		t.Fatalf("orders: %+v", s.Orders)
+	}
+	if got := sourceAccess(t, cus); len(got) != 1 || got["prod_core order/"+pi] != payflow.AccessGranted {
+		t.Fatalf("access: %v", got)
+	}
+	receipts := emailKeys(s, "order/"+pi)
+	if len(receipts) != 1 || receipts["order/"+pi+"/receipt"].Status != payflow.EmailSent {
+		t.Fatalf("want exactly one receipt, sent: %+v", receipts)
+	}
+	if got := sentWith("order/" + pi); len(got) != 1 || got["order/"+pi+"/receipt"] != 1 {
+		t.Fatalf("SendGrid received %v, want one receipt", got)
+	}
+	if h := historyOf(t, routing.OrderID(pi)); h.tasks["SendEmail"] || h.local["SetAccess"] || !h.local["LoadOrder"] {
+		t.Errorf("the second run repeated effects or did not start from the stored order: tasks %v, local %v", h.tasks, h.local)
+	}
+	_, attrs := describe(t, routing.OrderID(pi))
+	if attrs["StripeCustomerID"] != cus || attrs["PayflowStatus"] != billing.OrderFulfilled {
 		t.Errorf("search attributes %v", attrs)
 	}
 	// What an operator types in the Web UI's search: the customer's
 	// workflows, through the visibility store.
 	waitFor(t, 30*time.Second, "the order in a visibility search by customer", func() (bool, string) {
 		resp, err := sys.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: "default", Query: fmt.Sprintf("StripeCustomerID = '%s' AND PayflowStatus = '%s'", cus, workflows.StatusFulfilled)})
+			Namespace: "default", Query: fmt.Sprintf("StripeCustomerID = '%s' AND PayflowStatus = '%s'", cus, billing.OrderFulfilled)})
 		if err != nil {
 			return false, err.Error()
 		}
-		var ids []string
+		ids := map[string]bool{}
 		for _, e := range resp.Executions {
-			ids = append(ids, e.Execution.WorkflowId)
+			ids[e.Execution.WorkflowId] = true
 		}
-		return len(ids) == 1 && ids[0] == workflows.OrderID(pi), fmt.Sprint(ids)
+		return len(ids) == 1 && ids[routing.OrderID(pi)], fmt.Sprint(ids)
 	})
-	var st workflows.OrderState
-	query(t, workflows.OrderID(pi), &st)
-	if st.Status != workflows.StatusFulfilled || len(st.Seen) != 2 {
-		t.Errorf("state query: status %s, seen %v", st.Status, st.Seen)
+	var st workflows.OrderView
+	query(t, routing.OrderID(pi), &st)
+	if st.Status != billing.OrderFulfilled || st.Order.CheckoutID == "" || len(st.Order.Seen) != 1 {
+		t.Errorf("state query: status %s, checkout %q, seen %v", st.Status, st.Order.CheckoutID, st.Order.Seen)
 	}
 
-	// Long after: the same delivery again is a duplicate, no second run.
-	body := mustDeliver(t, paid)
-	if body["duplicate"] != true {
-		t.Errorf("redelivery after completion: %v, want duplicate", body)
-	}
+	// Long after: the same delivery again starts a run that finds it in
+	// the event ledger: no second receipt.
+	mustDeliver(t, paid)
+	waitCompleted(t, routing.OrderID(pi))
 	if got := sentWith("order/" + pi); got["order/"+pi+"/receipt"] != 1 {
 		t.Fatalf("receipt sent %d times", got["order/"+pi+"/receipt"])
 	}
 
-	// Subscriptions: payment_succeeded → active, payment_failed → past_due.
+	// Subscriptions: the snapshot sets Stripe's status, an invoice paid
+	// sends its receipt, a failed one starts dunning (the stage) while the
+	// status stays Stripe's until Stripe changes it.
 	sub := "sub_core1"
+	sys.stripe.PutSubscription(stripeapi.Subscription{ID: sub, CustomerID: cus, Status: "past_due"})
 	sys.stripe.PutInvoice(stripeInvoice("in_core_fail", cus, sub))
+	id := routing.SubscriptionID(sub)
+	mustDeliver(t, build(t, "customer.subscription.created", fixtures.Options{CustomerID: cus, SubscriptionID: sub, ProductID: "prod_core_sub", Created: time.Now().Add(-time.Minute)}))
 	mustDeliver(t, build(t, "invoice.payment_succeeded", fixtures.Options{CustomerID: cus, SubscriptionID: sub, InvoiceID: "in_core_ok"}))
-	waitStatus(t, workflows.SubscriptionID(sub), "active")
+	waitStatus(t, id, "active")
 	mustDeliver(t, build(t, "invoice.payment_failed", fixtures.Options{CustomerID: cus, SubscriptionID: sub, InvoiceID: "in_core_fail"}))
-	waitStatus(t, workflows.SubscriptionID(sub), "past_due")
+	waitAttr(t, id, routing.DunningStageKey.GetName(), billing.StageRetrying)
+	mustDeliver(t, build(t, "customer.subscription.updated", fixtures.Options{CustomerID: cus, SubscriptionID: sub, ProductID: "prod_core_sub", Status: "past_due"}))
+	waitStatus(t, id, "past_due")
 	waitFor(t, 20*time.Second, "invoice receipt and first-failure email", func() (bool, string) {
 		got := sentWith("subscription/" + sub)
 		return got["subscription/"+sub+"/invoice/in_core_ok/receipt"] == 1 && got["subscription/"+sub+"/in_core_fail/first-failure"] == 1, fmt.Sprint(got)
 	})
 	// End the campaign so it does not run on in the background.
-	mustDeliver(t, build(t, "customer.subscription.deleted", fixtures.Options{CustomerID: cus, SubscriptionID: sub}))
-	waitCompleted(t, workflows.SubscriptionID(sub))
+	mustDeliver(t, build(t, "customer.subscription.deleted", fixtures.Options{CustomerID: cus, SubscriptionID: sub, ProductID: "prod_core_sub"}))
+	waitStatus(t, id, "canceled")
+	waitAttr(t, id, routing.DunningStageKey.GetName(), billing.StageNone)
+	waitAccess(t, cus, "prod_core_sub", payflow.AccessRevoked)
 }
 
 // historySummary is what a workflow's history shows of its steps.
@@ -217,8 +237,8 @@ func TestStorm(t *testing.T) {
 		return done == n, fmt.Sprintf("%d fulfilled of %d orders", done, len(s.Orders))
 	})
 	s := summary(t, cus)
-	if len(s.Orders) != n || len(s.Entitlements) != n {
-		t.Fatalf("%d orders, %d entitlements; want %d each", len(s.Orders), len(s.Entitlements), n)
+	if len(s.Orders) != n || len(s.Access) != n {
+		t.Fatalf("%d orders, %d access rows; want %d each", len(s.Orders), len(s.Access), n)
 	}
 	sent := sentWith("order/pi_storm_")
 	if len(sent) != n {
@@ -238,7 +258,7 @@ func TestDuplicateAfterRetention(t *testing.T) {
 	cus, pi := "cus_retention", "pi_retention"
 	paid := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi})
 	mustDeliver(t, paid)
-	id := workflows.OrderID(pi)
+	id := routing.OrderID(pi)
 	waitCompleted(t, id)
 	// What retention does: the closed run disappears. Deletion is a task
 	// the history service runs in the background, behind whatever the
@@ -272,7 +292,7 @@ func TestDuplicateAfterRetention(t *testing.T) {
 		t.Fatalf("receipt sent %d times after the late duplicate", got["order/"+pi+"/receipt"])
 	}
 	h := historyOf(t, id)
-	if h.local["SetAccess"] || h.local["SendEmail"] || h.tasks["SendEmail"] || !h.local["RecordEvent"] {
+	if h.local["SetAccess"] || h.local["SendEmail"] || h.tasks["SendEmail"] || !h.local["RecordEvent"] || !h.local["LoadOrder"] {
 		t.Errorf("the new run repeated effects or skipped the ledger: activities %v, local %v", h.tasks, h.local)
 	}
 }
@@ -283,7 +303,7 @@ func TestDuplicateAfterRetention(t *testing.T) {
 func TestGuestPaymentEndToEnd(t *testing.T) {
 	pi, email := "pi_guest1", "guest1@example.com"
 	mustDeliver(t, build(t, "payment_intent.succeeded", fixtures.Options{PaymentIntentID: pi, Email: email, Guest: true}))
-	id := workflows.OrderID(pi)
+	id := routing.OrderID(pi)
 	waitCompleted(t, id)
 	o, err := sys.db.GetOrder(context.Background(), pi)
 	if err != nil || o.Status != payflow.OrderFulfilled || o.CustomerID != "" {
@@ -302,7 +322,7 @@ func TestGuestPaymentEndToEnd(t *testing.T) {
 		t.Errorf("receipt to %v, want %s", msgTo, email)
 	}
 	_, attrs := describe(t, id)
-	if attrs["PayflowStatus"] != workflows.StatusFulfilled || attrs["StripeCustomerID"] != "" {
+	if attrs["PayflowStatus"] != billing.OrderFulfilled || attrs["StripeCustomerID"] != "" {
 		t.Errorf("search attributes %v", attrs)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/payflow/payflow/fixtures"
-	"github.com/payflow/payflow/workflows"
+	"github.com/payflow/payflow/routing"
 )
 
 type devProcess struct {
@@ -98,7 +98,7 @@ func TestDevRestartKeepsWorkflows(t *testing.T) {
 		t.Fatal(err)
 	}
 	completed := func() (bool, string) {
-		d, err := c.DescribeWorkflowExecution(context.Background(), workflows.OrderID("pi_restart"), "")
+		d, err := c.DescribeWorkflowExecution(context.Background(), routing.OrderID("pi_restart"), "")
 		if err != nil {
 			return false, err.Error()
 		}

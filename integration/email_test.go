@@ -12,7 +12,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/fixtures"
-	"github.com/payflow/payflow/workflows"
+	"github.com/payflow/payflow/routing"
 )
 
 // SendGrid answers 503 to the receipt five times. The order's email step
@@ -27,7 +27,7 @@ func TestReceiptRetriedThroughOutage(t *testing.T) {
 	key := "order/" + pi + "/receipt"
 	sys.sendgrid.FailFor(email, 5, http.StatusServiceUnavailable)
 	mustDeliver(t, build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Email: email}))
-	id := workflows.OrderID(pi)
+	id := routing.OrderID(pi)
 	sawRetry := ""
 	waitFor(t, 90*time.Second, id+" completed", func() (bool, string) {
 		if d, err := sys.temporal.DescribeWorkflowExecution(context.Background(), id, ""); err == nil {
@@ -94,7 +94,7 @@ func TestReceiptLedgerFailsAfterSend(t *testing.T) {
 	defer drop()
 
 	mustDeliver(t, build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Email: email}))
-	id := workflows.OrderID(pi)
+	id := routing.OrderID(pi)
 	waitFor(t, 60*time.Second, "SendGrid accepted the receipt", func() (bool, string) {
 		n := sentWith("order/" + pi)[key]
 		return n >= 1, ""

@@ -30,9 +30,9 @@ import (
 	"github.com/payflow/payflow/fakes/sendgridapi"
 	"github.com/payflow/payflow/fakes/stripeapi"
 	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
-	"github.com/payflow/payflow/workflows"
 )
 
 const (
@@ -298,9 +298,15 @@ func waitCompleted(t testing.TB, id string) {
 
 func waitStatus(t testing.TB, id, want string) {
 	t.Helper()
-	waitFor(t, 60*time.Second, id+" PayflowStatus="+want, func() (bool, string) {
+	waitAttr(t, id, routing.StatusKey.GetName(), want)
+}
+
+// waitAttr waits until the workflow's search attribute name is want.
+func waitAttr(t testing.TB, id, name, want string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, id+" "+name+"="+want, func() (bool, string) {
 		_, attrs := describe(t, id)
-		return attrs[workflows.StatusKey.GetName()] == want, attrs[workflows.StatusKey.GetName()]
+		return attrs[name] == want, fmt.Sprint(attrs)
 	})
 }
 
@@ -337,13 +343,73 @@ func emailKeys(s payflow.CustomerSummary, prefix string) map[string]payflow.Emai
 
 func query(t testing.TB, id string, into any) {
 	t.Helper()
-	v, err := sys.temporal.QueryWorkflow(context.Background(), id, "", workflows.QueryState)
+	v, err := sys.temporal.QueryWorkflow(context.Background(), id, "", routing.QueryState)
 	if err != nil {
 		t.Fatalf("query %s: %v", id, err)
 	}
 	if err := v.Get(into); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sourceAccess is what each source does to each product of the customer:
+// "<product> <source>" → status.
+func sourceAccess(t testing.TB, cus string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, a := range summary(t, cus).Access {
+		out[a.ProductID+" "+a.Source] = a.Status
+	}
+	return out
+}
+
+// effectiveAccess folds the source rows as the public contract defines the
+// customer's access to a product: granted if any source grants it, else
+// suspended if any suspends it, else revoked.
+func effectiveAccess(t testing.TB, cus string) map[string]string {
+	t.Helper()
+	rank := map[string]int{payflow.AccessRevoked: 1, payflow.AccessSuspended: 2, payflow.AccessGranted: 3}
+	out := map[string]string{}
+	for _, a := range summary(t, cus).Access {
+		if rank[a.Status] > rank[out[a.ProductID]] {
+			out[a.ProductID] = a.Status
+		}
+	}
+	return out
+}
+
+// waitAccess waits until the customer's effective access to product is want.
+func waitAccess(t testing.TB, cus, product, want string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, cus+" access to "+product+" "+want, func() (bool, string) {
+		got := effectiveAccess(t, cus)
+		return got[product] == want, fmt.Sprint(got)
+	})
+}
+
+// inspectAccess is `payflow inspect -json customer <cus>`'s access list.
+type inspectAccess struct {
+	Access []struct {
+		ProductID string `json:"product_id"`
+		Status    string `json:"status"`
+		Sources   []struct {
+			Source string `json:"source"`
+			Status string `json:"status"`
+		} `json:"sources"`
+	} `json:"access"`
+}
+
+func inspect(t testing.TB, cus string) inspectAccess {
+	t.Helper()
+	out, err := runPayflow(t, []string{"DATABASE_URL=" + sys.dbURL}, "inspect", "-json", "customer", cus)
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	var v inspectAccess
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("inspect -json: %v\n%s", err, out)
+	}
+	return v
 }
 
 func runPayflow(t testing.TB, env []string, args ...string) (string, error) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/fixtures"
-	"github.com/payflow/payflow/workflows"
+	"github.com/payflow/payflow/routing"
 )
 
 // Issue 7: events lost while the receiver was down are found by reconcile
@@ -68,7 +68,7 @@ func TestReconcileRecoversMissedEvents(t *testing.T) {
 func TestMetricsEndpoint(t *testing.T) {
 	o := fixtures.Options{CustomerID: "cus_metrics", PaymentIntentID: "pi_metrics"}
 	mustDeliver(t, build(t, "payment_intent.succeeded", o))
-	waitCompleted(t, workflows.OrderID("pi_metrics"))
+	waitCompleted(t, routing.OrderID("pi_metrics"))
 	public, err := http.Get(strings.TrimSuffix(sys.webhookURL, "/webhooks/stripe") + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
-	"github.com/payflow/payflow/workflows"
 )
 
 // The production shape: `payflow migrate`, then `payflow serve` and
@@ -83,7 +83,7 @@ func TestServeAndWorkerOnPostgres(t *testing.T) {
 		t.Fatalf("post: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	waitCompleted(t, workflows.OrderID("pi_pg"))
+	waitCompleted(t, routing.OrderID("pi_pg"))
 	db, err := store.Open(context.Background(), pg)
 	if err != nil {
 		t.Fatal(err)

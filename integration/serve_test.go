@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/webhook"
-	"github.com/payflow/payflow/workflows"
 )
 
 // Issue 11: `payflow serve` used to exit at start when Temporal was
@@ -96,8 +96,9 @@ func TestServeWaitsForTemporal(t *testing.T) {
 	// Temporal arrives on the address serve was given.
 	dev := exec.Command(temporalBin(), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", fmt.Sprint(tport),
 		"--namespace", "default", "--log-level", "error",
-		"--search-attribute", workflows.CustomerIDKey.GetName()+"=Keyword",
-		"--search-attribute", workflows.StatusKey.GetName()+"=Keyword")
+		"--search-attribute", routing.CustomerIDKey.GetName()+"=Keyword",
+		"--search-attribute", routing.StatusKey.GetName()+"=Keyword",
+		"--search-attribute", routing.DunningStageKey.GetName()+"=Keyword")
 	devOut := &syncBuffer{}
 	dev.Stdout, dev.Stderr = devOut, devOut
 	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -94,7 +94,11 @@ func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
 	return db.migrate(ctx)
 }
 
-func (db *DB) migrate(ctx context.Context) (int, error) {
+func (db *DB) migrate(ctx context.Context) (int, error) { return db.migrateUpTo(ctx, 0) }
+
+// migrateUpTo applies the migrations up to version upTo (0: all of them);
+// tests use it to build a database of an older schema.
+func (db *DB) migrateUpTo(ctx context.Context, upTo int) (int, error) {
 	ms, err := loadMigrations(db.dialect.name)
 	if err != nil {
 		return 0, err
@@ -119,7 +123,7 @@ func (db *DB) migrate(ctx context.Context) (int, error) {
 		}
 		now := time.Now()
 		for _, m := range ms {
-			if slices.Contains(done, m.version) {
+			if slices.Contains(done, m.version) || (upTo > 0 && m.version > upTo) {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {

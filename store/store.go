@@ -62,6 +62,10 @@ type dialect struct {
 	// encodeTime turns a normalised UTC time into the value the driver
 	// stores.
 	encodeTime func(time.Time) any
+	// forUpdate ends a SELECT that reads a row the transaction is about to
+	// change, so concurrent writers of the row take turns. SQLite needs
+	// none: its write transactions begin IMMEDIATE and hold the lock.
+	forUpdate string
 }
 
 // sqliteTimeLayout is how SQLite stores timestamps: fixed-width UTC text, so
@@ -92,6 +96,7 @@ var postgresDialect = &dialect{
 	// other users of advisory locks on the same server.
 	lockMigrations: `SELECT pg_advisory_xact_lock(7170237461697760)`,
 	encodeTime:     func(t time.Time) any { return t },
+	forUpdate:      ` FOR UPDATE`,
 }
 
 // sqlitePragmas configure every SQLite connection. busy_timeout makes a

@@ -102,10 +102,15 @@ var contract = []struct {
 	{"Events", testEvents},
 	{"Customers", testCustomers},
 	{"Orders", testOrders},
+	{"OrderStatusOnlyMovesForward", testOrderStatusOnlyMovesForward},
 	{"TimesRoundTrip", testTimesRoundTrip},
-	{"SnapshotOrdering", testSnapshotOrdering},
-	{"DunningStage", testDunningStage},
-	{"EntitlementTransitions", testEntitlementTransitions},
+	{"Invoices", testInvoices},
+	{"Subscriptions", testSubscriptions},
+	{"Refunds", testRefunds},
+	{"Disputes", testDisputes},
+	{"AccessSources", testAccessSources},
+	{"AccessWritersTakeTurns", testAccessWritersTakeTurns},
+	{"MigrationKeepsData", testMigrationKeepsData},
 	{"EmailLedger", testEmailLedger},
 	{"ConcurrentIdempotentWrites", testConcurrentWrites},
 	{"CustomerSummary", testCustomerSummary},
@@ -277,14 +282,12 @@ func testNotFound(t *testing.T, b backend) {
 		call func() error
 	}{
 		{"GetOrder", func() error { _, err := db.GetOrder(ctx, "pi_missing"); return err }},
-		{"GetOrderByCharge", func() error { _, err := db.GetOrderByCharge(ctx, "ch_missing"); return err }},
-		{"UpdateOrderStatus", func() error {
-			_, err := db.UpdateOrderStatus(ctx, "pi_missing", payflow.OrderFulfilled, "", time.Now())
-			return err
-		}},
+		{"FindOrderByPayment", func() error { _, err := db.FindOrderByPayment(ctx, "ch_missing", "pi_missing"); return err }},
+		{"FindOrderByPayment without IDs", func() error { _, err := db.FindOrderByPayment(ctx, "", "missing"); return err }},
+		{"GetInvoice", func() error { _, err := db.GetInvoice(ctx, "in_missing"); return err }},
+		{"FindInvoiceByPayment", func() error { _, err := db.FindInvoiceByPayment(ctx, "ch_missing", ""); return err }},
 		{"GetSubscription", func() error { _, err := db.GetSubscription(ctx, "sub_missing"); return err }},
-		{"SetDunningStage", func() error { return db.SetDunningStage(ctx, "sub_missing", "", "retry_1") }},
-		{"GetEntitlement", func() error { _, err := db.GetEntitlement(ctx, "cus_missing", "prod_missing"); return err }},
+		{"GetDispute", func() error { _, err := db.GetDispute(ctx, "dp_missing"); return err }},
 		{"FinishEmail", func() error {
 			return db.FinishEmail(ctx, "missing", payflow.EmailSent, "msg_1", time.Now())
 		}},
@@ -363,81 +366,6 @@ func testCustomers(t *testing.T, b backend) {
 	}
 }
 
-func testOrders(t *testing.T, b backend) {
-	db := openNew(t, b)
-	ctx := t.Context()
-
-	first := payflow.Order{ID: "pi_1", CustomerID: "cus_1", Amount: 1999, Currency: "usd", CreatedAt: at(0)}
-	o, err := db.CreateOrder(ctx, first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Status != payflow.OrderPending || o.Amount != 1999 || !o.CreatedAt.Equal(at(0)) || o.FulfilledAt != nil {
-		t.Errorf("CreateOrder = %+v; want a pending order of 1999 created at %v", o, at(0))
-	}
-
-	// Fulfil, then a retried fulfilment: fulfilled_at keeps the first time.
-	o, err = db.UpdateOrderStatus(ctx, "pi_1", payflow.OrderFulfilled, "", at(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTime(t, "fulfilled_at", o.FulfilledAt, ptr(at(time.Minute)))
-	o, err = db.UpdateOrderStatus(ctx, "pi_1", payflow.OrderFulfilled, "", at(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTime(t, "fulfilled_at after retry", o.FulfilledAt, ptr(at(time.Minute)))
-	if !o.UpdatedAt.Equal(at(time.Hour)) {
-		t.Errorf("updated_at = %v, want %v", o.UpdatedAt, at(time.Hour))
-	}
-
-	// A late duplicate creation returns the stored order unchanged, apart
-	// from filling in what it lacked.
-	late := payflow.Order{ID: "pi_1", CustomerID: "cus_other", Email: "a@example.com", ChargeID: "ch_1",
-		Amount: 1, Status: payflow.OrderPending, CreatedAt: at(2 * time.Hour)}
-	o, err = db.CreateOrder(ctx, late)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Status != payflow.OrderFulfilled || o.Amount != 1999 || o.CustomerID != "cus_1" ||
-		o.Email != "a@example.com" || o.ChargeID != "ch_1" || !o.CreatedAt.Equal(at(0)) {
-		t.Errorf("CreateOrder on an existing order = %+v; want the stored fulfilled order with email and charge filled in", o)
-	}
-	again, err := db.CreateOrder(ctx, late)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Status != o.Status || again.Email != o.Email || !again.UpdatedAt.Equal(o.UpdatedAt) {
-		t.Errorf("repeated CreateOrder changed the order: %+v, then %+v", o, again)
-	}
-
-	byCharge, err := db.GetOrderByCharge(ctx, "ch_1")
-	if err != nil || byCharge.ID != "pi_1" {
-		t.Errorf("GetOrderByCharge = %+v, %v; want pi_1", byCharge, err)
-	}
-
-	// A refund keeps the fulfilment time; a failure reason is stored.
-	o, err = db.UpdateOrderStatus(ctx, "pi_1", payflow.OrderRefunded, "requested_by_customer", at(3*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Status != payflow.OrderRefunded || o.FailureReason != "requested_by_customer" {
-		t.Errorf("after refund: %+v", o)
-	}
-	checkTime(t, "fulfilled_at after refund", o.FulfilledAt, ptr(at(time.Minute)))
-
-	got, err := db.GetOrder(ctx, "pi_1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != o.Status || !got.UpdatedAt.Equal(o.UpdatedAt) {
-		t.Errorf("GetOrder = %+v, want %+v", got, o)
-	}
-	if _, err := db.CreateOrder(ctx, payflow.Order{}); err == nil {
-		t.Error("CreateOrder with no ID succeeded")
-	}
-}
-
 func testTimesRoundTrip(t *testing.T, b backend) {
 	db := openNew(t, b)
 	ctx := t.Context()
@@ -446,7 +374,7 @@ func testTimesRoundTrip(t *testing.T, b backend) {
 	in := time.Date(2024, 2, 29, 23, 59, 59, 123456789, time.FixedZone("CET", 3600))
 	want := time.Date(2024, 2, 29, 22, 59, 59, 123456000, time.UTC)
 
-	o, err := db.CreateOrder(ctx, payflow.Order{ID: "pi_t", CreatedAt: in, UpdatedAt: in})
+	o, _, err := db.UpsertOrder(ctx, payflow.Order{ID: "pi_t", CreatedAt: in, UpdatedAt: in})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,184 +386,6 @@ func testTimesRoundTrip(t *testing.T, b backend) {
 		if !tm.Equal(want) || tm.Location() != time.UTC {
 			t.Errorf("time read back = %v (%v), want %v in UTC", tm, tm.Location(), want)
 		}
-	}
-}
-
-func testSnapshotOrdering(t *testing.T, b backend) {
-	db := openNew(t, b)
-	ctx := t.Context()
-	sub := func(created int64, status string, cancel bool) payflow.Subscription {
-		return payflow.Subscription{ID: "sub_1", CustomerID: "cus_1", Status: status,
-			CurrentPeriodEnd: 1717243200, CancelAtPeriodEnd: cancel, StripeCreated: created}
-	}
-	steps := []struct {
-		name       string
-		in         payflow.Subscription
-		wantWrote  bool
-		wantStatus string
-		wantCancel bool
-	}{
-		{"first snapshot", sub(100, "active", false), true, "active", false},
-		{"newer", sub(200, "past_due", false), true, "past_due", false},
-		{"older arrives late", sub(150, "active", false), false, "past_due", false},
-		{"redelivery of the newest", sub(200, "past_due", false), false, "past_due", false},
-		{"same second, different", sub(200, "past_due", true), true, "past_due", true},
-		{"much older", sub(1, "incomplete", false), false, "past_due", true},
-		{"newest", sub(300, "canceled", false), true, "canceled", false},
-	}
-	for _, s := range steps {
-		wrote, err := db.UpsertSubscription(ctx, s.in)
-		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		got, err := db.GetSubscription(ctx, "sub_1")
-		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if wrote != s.wantWrote || got.Status != s.wantStatus || got.CancelAtPeriodEnd != s.wantCancel {
-			t.Errorf("%s: wrote=%v stored status=%s cancel=%v; want wrote=%v status=%s cancel=%v",
-				s.name, wrote, got.Status, got.CancelAtPeriodEnd, s.wantWrote, s.wantStatus, s.wantCancel)
-		}
-	}
-
-	// Invoices and disputes share the guard.
-	invSteps := []struct {
-		in        payflow.Invoice
-		wantWrote bool
-	}{
-		{payflow.Invoice{ID: "in_1", CustomerID: "cus_1", SubscriptionID: "sub_1", Amount: 500, Currency: "usd", Status: "paid", StripeCreated: 20}, true},
-		{payflow.Invoice{ID: "in_1", Amount: 500, Currency: "usd", Status: "open", StripeCreated: 10}, false},
-		{payflow.Invoice{ID: "in_1", Amount: 500, Currency: "usd", Status: "paid", StripeCreated: 20}, false}, // empty IDs keep the stored ones
-	}
-	for i, s := range invSteps {
-		if wrote, err := db.UpsertInvoice(ctx, s.in); err != nil || wrote != s.wantWrote {
-			t.Errorf("UpsertInvoice step %d = %v, %v; want %v", i, wrote, err, s.wantWrote)
-		}
-	}
-	if n := count(t, db, "invoices", "id = $1 AND status = 'paid' AND customer_id = 'cus_1' AND subscription_id = 'sub_1'", "in_1"); n != 1 {
-		t.Errorf("invoice in_1 went backwards or lost its IDs")
-	}
-
-	disSteps := []struct {
-		in        payflow.Dispute
-		wantWrote bool
-	}{
-		{payflow.Dispute{ID: "dp_1", ChargeID: "ch_1", Amount: 500, Currency: "usd", Status: "needs_response", StripeCreated: 10}, true},
-		{payflow.Dispute{ID: "dp_1", ChargeID: "ch_1", Amount: 500, Currency: "usd", Status: "won", StripeCreated: 30}, true},
-		{payflow.Dispute{ID: "dp_1", ChargeID: "ch_1", Amount: 500, Currency: "usd", Status: "under_review", StripeCreated: 20}, false},
-	}
-	for i, s := range disSteps {
-		if wrote, err := db.UpsertDispute(ctx, s.in); err != nil || wrote != s.wantWrote {
-			t.Errorf("UpsertDispute step %d = %v, %v; want %v", i, wrote, err, s.wantWrote)
-		}
-	}
-	if n := count(t, db, "disputes", "id = $1 AND status = 'won'", "dp_1"); n != 1 {
-		t.Errorf("dispute dp_1 went backwards")
-	}
-}
-
-func testDunningStage(t *testing.T, b backend) {
-	db := openNew(t, b)
-	ctx := t.Context()
-	if _, err := db.UpsertSubscription(ctx, payflow.Subscription{ID: "sub_1", CustomerID: "cus_1", Status: "past_due", StripeCreated: 100}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SetDunningStage(ctx, "sub_1", "", "retry_1"); err != nil {
-		t.Fatal(err)
-	}
-	s, _ := db.GetSubscription(ctx, "sub_1")
-	if s.DunningStage != "retry_1" || s.Status != "past_due" {
-		t.Errorf("after SetDunningStage(retry_1): %+v", s)
-	}
-	// A newer Stripe snapshot, which knows nothing of dunning, keeps the stage.
-	if _, err := db.UpsertSubscription(ctx, payflow.Subscription{ID: "sub_1", CustomerID: "cus_1", Status: "past_due", StripeCreated: 200, CurrentPeriodEnd: 5}); err != nil {
-		t.Fatal(err)
-	}
-	s, _ = db.GetSubscription(ctx, "sub_1")
-	if s.DunningStage != "retry_1" || s.CurrentPeriodEnd != 5 {
-		t.Errorf("after a newer snapshot: %+v; want dunning stage retry_1 kept", s)
-	}
-	if err := db.SetDunningStage(ctx, "sub_1", "unpaid", "final"); err != nil {
-		t.Fatal(err)
-	}
-	s, _ = db.GetSubscription(ctx, "sub_1")
-	if s.DunningStage != "final" || s.Status != "unpaid" || s.StripeCreated != 200 {
-		t.Errorf("after SetDunningStage(unpaid, final): %+v", s)
-	}
-}
-
-func testEntitlementTransitions(t *testing.T, b backend) {
-	db := openNew(t, b)
-	ctx := t.Context()
-	ent := func(status, source string, validUntil *time.Time) payflow.Entitlement {
-		return payflow.Entitlement{CustomerID: "cus_1", ProductID: "prod_1", Status: status, Source: source, ValidUntil: validUntil}
-	}
-	withStamp := func(e payflow.Entitlement, granted, suspended, revoked *time.Time) payflow.Entitlement {
-		e.GrantedAt, e.SuspendedAt, e.RevokedAt = granted, suspended, revoked
-		return e
-	}
-	t1, t2, t3, t4 := at(time.Hour), at(2*time.Hour), at(3*time.Hour), at(4*time.Hour)
-	end := at(30 * 24 * time.Hour)
-	later := at(60 * 24 * time.Hour)
-
-	steps := []struct {
-		name        string
-		in          payflow.Entitlement
-		wantChanged bool
-		wantStatus  string
-		wantSource  string
-		wantValid   *time.Time
-		wantGranted *time.Time
-		wantSusp    *time.Time
-		wantRevoked *time.Time
-	}{
-		{"grant", withStamp(ent(payflow.AccessGranted, "subscription/sub_1", &end), &t1, nil, nil),
-			true, payflow.AccessGranted, "subscription/sub_1", &end, &t1, nil, nil},
-		{"grant again (retry)", withStamp(ent(payflow.AccessGranted, "subscription/sub_1", &end), &t2, nil, nil),
-			false, payflow.AccessGranted, "subscription/sub_1", &end, &t1, nil, nil},
-		{"renewal extends", withStamp(ent(payflow.AccessGranted, "", &later), &t2, nil, nil),
-			true, payflow.AccessGranted, "subscription/sub_1", &later, &t1, nil, nil},
-		{"suspend", withStamp(ent(payflow.AccessSuspended, "dunning/sub_1", &later), nil, &t2, nil),
-			true, payflow.AccessSuspended, "dunning/sub_1", &later, &t1, &t2, nil},
-		{"suspend again", withStamp(ent(payflow.AccessSuspended, "dunning/sub_1", &later), nil, &t3, nil),
-			false, payflow.AccessSuspended, "dunning/sub_1", &later, &t1, &t2, nil},
-		{"regrant", withStamp(ent(payflow.AccessGranted, "subscription/sub_1", &later), &t3, nil, nil),
-			true, payflow.AccessGranted, "subscription/sub_1", &later, &t3, &t2, nil},
-		{"revoke, no end", withStamp(ent(payflow.AccessRevoked, "dispute/dp_1", nil), nil, nil, &t4),
-			true, payflow.AccessRevoked, "dispute/dp_1", nil, &t3, &t2, &t4},
-		{"revoke again", withStamp(ent(payflow.AccessRevoked, "dispute/dp_1", nil), nil, nil, &t1),
-			false, payflow.AccessRevoked, "dispute/dp_1", nil, &t3, &t2, &t4},
-	}
-	for _, s := range steps {
-		changed, err := db.SetEntitlement(ctx, s.in)
-		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		got, err := db.GetEntitlement(ctx, "cus_1", "prod_1")
-		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if changed != s.wantChanged || got.Status != s.wantStatus || got.Source != s.wantSource {
-			t.Errorf("%s: changed=%v status=%s source=%s; want changed=%v status=%s source=%s",
-				s.name, changed, got.Status, got.Source, s.wantChanged, s.wantStatus, s.wantSource)
-		}
-		checkTime(t, s.name+": valid_until", got.ValidUntil, s.wantValid)
-		checkTime(t, s.name+": granted_at", got.GrantedAt, s.wantGranted)
-		checkTime(t, s.name+": suspended_at", got.SuspendedAt, s.wantSusp)
-		checkTime(t, s.name+": revoked_at", got.RevokedAt, s.wantRevoked)
-	}
-
-	// A nil stamp means now.
-	before := time.Now().Add(-time.Second)
-	if _, err := db.SetEntitlement(ctx, ent(payflow.AccessGranted, "order/pi_2", nil)); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := db.GetEntitlement(ctx, "cus_1", "prod_1")
-	if got.GrantedAt == nil || got.GrantedAt.Before(before) || got.GrantedAt.After(time.Now()) {
-		t.Errorf("granted_at = %s, want about now", fmtPtr(got.GrantedAt))
-	}
-	if _, err := db.SetEntitlement(ctx, ent("paused", "", nil)); err == nil {
-		t.Error("SetEntitlement accepted an unknown status")
 	}
 }
 
@@ -692,20 +442,22 @@ func testConcurrentWrites(t *testing.T, b backend) {
 	const n = 50
 
 	var (
-		mu                     sync.Mutex
-		claims, marks, changes int
-		orders                 []payflow.Order
-		errs                   []error
+		mu                                  sync.Mutex
+		claims, marks, changes, fulfilments int
+		versions                            []int64
+		errs                                []error
 	)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o, err1 := db.CreateOrder(ctx, payflow.Order{ID: "pi_race", CustomerID: "cus_1", Amount: int64(100 + i), CreatedAt: at(0)})
+			_, fulfilled, err1 := db.UpsertOrder(ctx, payflow.Order{ID: "pi_race", CustomerID: "cus_1", Amount: 100,
+				Status: payflow.OrderFulfilled, CreatedAt: at(0)})
 			_, claimed, err2 := db.ClaimEmail(ctx, payflow.Email{DedupeKey: "race", To: "a@example.com", Subject: fmt.Sprint(i)})
 			marked, err3 := db.MarkEventApplied(ctx, payflow.AppliedEvent{EventID: "evt_race", Type: "t", Created: 1})
-			changed, err4 := db.SetEntitlement(ctx, payflow.Entitlement{CustomerID: "cus_1", ProductID: "prod_1", Status: payflow.AccessGranted})
+			up, err4 := db.SetAccessSource(ctx, payflow.AccessSource{CustomerID: "cus_1", ProductID: "prod_1",
+				Source: "order/pi_race", Status: payflow.AccessGranted})
 			mu.Lock()
 			defer mu.Unlock()
 			for _, err := range []error{err1, err2, err3, err4} {
@@ -713,14 +465,17 @@ func testConcurrentWrites(t *testing.T, b backend) {
 					errs = append(errs, err)
 				}
 			}
-			orders = append(orders, o)
+			versions = append(versions, up.Version)
+			if fulfilled {
+				fulfilments++
+			}
 			if claimed {
 				claims++
 			}
 			if marked {
 				marks++
 			}
-			if changed {
+			if up.Changed {
 				changes++
 			}
 		}()
@@ -730,12 +485,13 @@ func testConcurrentWrites(t *testing.T, b backend) {
 	for _, err := range errs {
 		t.Errorf("concurrent write failed: %v", err)
 	}
-	if claims != 1 || marks != 1 || changes != 1 {
-		t.Errorf("winners: %d email claims, %d event marks, %d entitlement changes; want exactly 1 each", claims, marks, changes)
+	if claims != 1 || marks != 1 || changes != 1 || fulfilments != 1 {
+		t.Errorf("winners: %d email claims, %d event marks, %d access changes, %d fulfilments; want exactly 1 each",
+			claims, marks, changes, fulfilments)
 	}
-	for _, o := range orders {
-		if o.Amount != orders[0].Amount || o.ID != "pi_race" {
-			t.Errorf("CreateOrder returned different rows: %+v and %+v", o, orders[0])
+	for _, v := range versions {
+		if v != 1 {
+			t.Errorf("access versions %v; want 1 for every writer (one change)", versions)
 			break
 		}
 	}
@@ -743,7 +499,7 @@ func testConcurrentWrites(t *testing.T, b backend) {
 		"orders":        "id = 'pi_race'",
 		"emails":        "dedupe_key = 'race'",
 		"stripe_events": "event_id = 'evt_race'",
-		"entitlements":  "customer_id = 'cus_1'",
+		"access":        "customer_id = 'cus_1'",
 	} {
 		if got := count(t, db, table, where); got != 1 {
 			t.Errorf("%s: %d rows, want 1", table, got)
@@ -767,17 +523,39 @@ func testCustomerSummary(t *testing.T, b backend) {
 		{ID: "pi_1", CustomerID: "cus_1", Email: "alice.work@example.com", ChargeID: "ch_1", Amount: 1999, Currency: "usd", CreatedAt: at(time.Hour)},
 		{ID: "pi_other", CustomerID: "cus_2", Email: "bob@example.com", ChargeID: "ch_9", CreatedAt: at(0)},
 	} {
-		_, err := db.CreateOrder(ctx, o)
+		_, _, err := db.UpsertOrder(ctx, o)
 		must(err)
 	}
 	_, err := db.UpsertSubscription(ctx, payflow.Subscription{ID: "sub_b", CustomerID: "cus_1", Status: "active", StripeCreated: 200})
 	must(err)
 	_, err = db.UpsertSubscription(ctx, payflow.Subscription{ID: "sub_a", CustomerID: "cus_1", Status: "canceled", StripeCreated: 100})
 	must(err)
-	_, err = db.SetEntitlement(ctx, payflow.Entitlement{CustomerID: "cus_1", ProductID: "prod_1", Status: payflow.AccessGranted, UpdatedAt: at(time.Hour)})
-	must(err)
-	_, err = db.SetEntitlement(ctx, payflow.Entitlement{CustomerID: "cus_2", ProductID: "prod_1", Status: payflow.AccessGranted})
-	must(err)
+	// An invoice that names only the subscription still belongs to cus_1.
+	for _, inv := range []payflow.Invoice{
+		{ID: "in_b", SubscriptionID: "sub_b", Status: "paid", ChargeID: "ch_in_b", StripeCreated: 300},
+		{ID: "in_a", CustomerID: "cus_1", SubscriptionID: "sub_a", Status: "void", StripeCreated: 150},
+		{ID: "in_other", CustomerID: "cus_2", Status: "paid", StripeCreated: 10},
+	} {
+		_, err = db.UpsertInvoice(ctx, inv)
+		must(err)
+	}
+	for _, a := range []payflow.AccessSource{
+		{CustomerID: "cus_1", ProductID: "prod_1", Source: "subscription/sub_b", Status: payflow.AccessGranted},
+		{CustomerID: "cus_1", ProductID: "prod_1", Source: "order/pi_1", Status: payflow.AccessRevoked},
+		{CustomerID: "cus_1", ProductID: "prod_0", Source: "order/pi_2", Status: payflow.AccessSuspended},
+		{CustomerID: "cus_2", ProductID: "prod_1", Source: "order/pi_other", Status: payflow.AccessGranted},
+	} {
+		_, err = db.SetAccessSource(ctx, a)
+		must(err)
+	}
+	for _, r := range []payflow.Refund{
+		{Source: "order/pi_1", ChargeID: "ch_1", AmountRefunded: 1999, Full: true, StripeCreated: 70},
+		{Source: "subscription/sub_b", InvoiceID: "in_b", ChargeID: "ch_in_b", AmountRefunded: 100, StripeCreated: 80},
+		{Source: "order/pi_other", ChargeID: "ch_9", AmountRefunded: 1, StripeCreated: 90},
+	} {
+		_, err = db.RecordRefund(ctx, r)
+		must(err)
+	}
 	for _, e := range []payflow.Email{
 		{DedupeKey: "e2", To: "alice@example.com", Purpose: "receipt", CreatedAt: at(3 * time.Hour)},
 		{DedupeKey: "e1", To: "ALICE.WORK@example.com", Purpose: "receipt", CreatedAt: at(time.Hour)},
@@ -790,6 +568,7 @@ func testCustomerSummary(t *testing.T, b backend) {
 		{ID: "dp_named", CustomerID: "cus_1", StripeCreated: 50},
 		{ID: "dp_by_charge", ChargeID: "ch_1", StripeCreated: 40},
 		{ID: "dp_by_intent", PaymentIntent: "pi_2", StripeCreated: 60},
+		{ID: "dp_by_invoice", InvoiceID: "in_a", StripeCreated: 70},
 		{ID: "dp_other", ChargeID: "ch_9", CustomerID: "cus_2", StripeCreated: 10},
 	} {
 		_, err := db.UpsertDispute(ctx, d)
@@ -809,9 +588,12 @@ func testCustomerSummary(t *testing.T, b backend) {
 		{"customer", s.Customer.ID + " " + s.Customer.Email, "cus_1 Alice@Example.com"},
 		{"orders", ids(len(s.Orders), func(i int) string { return s.Orders[i].ID }), "pi_1,pi_2"},
 		{"subscriptions", ids(len(s.Subscriptions), func(i int) string { return s.Subscriptions[i].ID }), "sub_a,sub_b"},
-		{"entitlements", ids(len(s.Entitlements), func(i int) string { return s.Entitlements[i].CustomerID + "/" + s.Entitlements[i].ProductID }), "cus_1/prod_1"},
+		{"invoices", ids(len(s.Invoices), func(i int) string { return s.Invoices[i].ID }), "in_a,in_b"},
+		{"access", ids(len(s.Access), func(i int) string { return s.Access[i].ProductID + "/" + s.Access[i].Source }),
+			"prod_0/order/pi_2,prod_1/order/pi_1,prod_1/subscription/sub_b"},
+		{"refunds", ids(len(s.Refunds), func(i int) string { return s.Refunds[i].Source }), "order/pi_1,subscription/sub_b"},
 		{"emails", ids(len(s.Emails), func(i int) string { return s.Emails[i].DedupeKey }), "e1,e2"},
-		{"disputes", ids(len(s.Disputes), func(i int) string { return s.Disputes[i].ID }), "dp_by_charge,dp_named,dp_by_intent"},
+		{"disputes", ids(len(s.Disputes), func(i int) string { return s.Disputes[i].ID }), "dp_by_charge,dp_named,dp_by_intent,dp_by_invoice"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -946,12 +728,12 @@ func TestSQLiteLockedSurfacesError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = db.CreateOrder(ctx, payflow.Order{ID: "pi_locked"})
+	_, _, err = db.UpsertOrder(ctx, payflow.Order{ID: "pi_locked"})
 	if err == nil {
-		t.Fatal("CreateOrder against a locked database succeeded")
+		t.Fatal("UpsertOrder against a locked database succeeded")
 	}
 	if time.Since(start) > 3*time.Second {
-		t.Errorf("CreateOrder took %v to give up; it should honour its context", time.Since(start))
+		t.Errorf("UpsertOrder took %v to give up; it should honour its context", time.Since(start))
 	}
 	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
 		t.Fatal(err)

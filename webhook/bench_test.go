@@ -18,8 +18,8 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/webhook"
-	"github.com/payflow/payflow/workflows"
 )
 
 const benchSecret = "whsec_bench_0123456789abcdef"
@@ -120,7 +120,7 @@ func BenchmarkResolve(b *testing.B) {
 		b.Run(typ, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, _, ok := workflows.Resolve(ev); !ok {
+				if _, _, _, ok := routing.Resolve(ev); !ok {
 					b.Fatal("not routed")
 				}
 			}
@@ -133,7 +133,7 @@ func BenchmarkResolveUnhandled(b *testing.B) {
 	ev := payflow.Event{ID: "evt_1", Type: "customer.created"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, ok := workflows.Resolve(ev); ok {
+		if _, _, _, ok := routing.Resolve(ev); ok {
 			b.Fatal("routed")
 		}
 	}
@@ -153,7 +153,7 @@ func BenchmarkVerifyDecodeResolve(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, id, _, ok := workflows.Resolve(ev); !ok || id == "" {
+		if _, id, _, ok := routing.Resolve(ev); !ok || id == "" {
 			b.Fatal("not routed")
 		}
 	}
@@ -161,7 +161,7 @@ func BenchmarkVerifyDecodeResolve(b *testing.B) {
 
 type benchNoopHandoff struct{}
 
-func (benchNoopHandoff) Deliver(context.Context, workflows.Route, string, payflow.Event) (bool, error) {
+func (benchNoopHandoff) Deliver(context.Context, routing.Route, string, payflow.Event) (bool, error) {
 	return false, nil
 }
 

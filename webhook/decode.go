@@ -35,6 +35,14 @@ func (e *expandable) UnmarshalJSON(b []byte) error {
 	case len(b) == 0 || bytes.Equal(b, []byte("null")):
 		*e = ""
 	case b[0] == '"':
+		// The decoder validated the JSON already: a string without escapes
+		// is its bytes (one allocation instead of a nested decode's).
+		if n := len(b); n >= 2 && b[n-1] == '"' {
+			if raw := b[1 : n-1]; bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+				*e = expandable(raw)
+				return nil
+			}
+		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
@@ -63,6 +71,95 @@ type priceRef struct {
 	Product expandable `json:"product"`
 }
 
+// MaxItems bounds the elements read from each list in an object
+// (subscription items, invoice lines, Checkout line items), so a signed
+// event with a huge list costs allocations for at most this many: the
+// decoder skips the rest of a fixed-size array without allocating it.
+// Stripe allows 20 items per subscription and 100 line items per Checkout
+// Session, so a real list is read whole.
+const MaxItems = 100
+
+// item is a subscription item or a Checkout line item.
+type item struct {
+	ID       string   `json:"id"`
+	Price    priceRef `json:"price"`
+	Quantity int64    `json:"quantity"`
+}
+
+// itemList reads up to MaxItems elements; one more element only tells
+// that the list is longer than that. (A nil element: the list ended.)
+type itemList struct {
+	Data    [MaxItems + 1]*item `json:"data"`
+	HasMore bool                `json:"has_more"`
+}
+
+// read returns the items and whether the list was cut short, by Stripe
+// (has_more: an embedded list holds one page) or by MaxItems.
+func (l *itemList) read() (items []payflow.Item, truncated bool) {
+	if l == nil {
+		return nil, false
+	}
+	n := 0
+	for n < MaxItems && l.Data[n] != nil {
+		n++
+	}
+	if n > 0 {
+		items = make([]payflow.Item, n)
+		for i, it := range l.Data[:n] {
+			items[i] = payflow.Item{ID: it.ID, PriceID: it.Price.ID, ProductID: string(it.Price.Product), Quantity: it.Quantity}
+		}
+	}
+	return items, l.HasMore || l.Data[MaxItems] != nil
+}
+
+// invoiceRef reads an invoice field (charge.invoice, payment_intent.invoice):
+// an ID, or, when expanded, the invoice's ID and its subscription.
+type invoiceRef struct{ ID, Subscription string }
+
+func (r *invoiceRef) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '{' {
+		var o struct {
+			ID           string     `json:"id"`
+			Subscription expandable `json:"subscription"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*r = invoiceRef{ID: o.ID, Subscription: string(o.Subscription)}
+		return nil
+	}
+	var id expandable
+	err := id.UnmarshalJSON(b)
+	*r = invoiceRef{ID: string(id)}
+	return err
+}
+
+// chargeRef reads a charge field (dispute.charge, invoice.charge): an ID,
+// or, when expanded, the charge's ID, payment intent and invoice.
+type chargeRef struct {
+	ID, PaymentIntent string
+	Invoice           invoiceRef
+}
+
+func (r *chargeRef) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '{' {
+		var o struct {
+			ID            string     `json:"id"`
+			PaymentIntent expandable `json:"payment_intent"`
+			Invoice       invoiceRef `json:"invoice"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*r = chargeRef{ID: o.ID, PaymentIntent: string(o.PaymentIntent), Invoice: o.Invoice}
+		return nil
+	}
+	var id expandable
+	err := id.UnmarshalJSON(b)
+	*r = chargeRef{ID: string(id)}
+	return err
+}
+
 // object is the union of the fields payflow reads from every object type it
 // handles. Unknown fields are skipped by the decoder, so an event from a
 // newer API version decodes as long as these fields keep their meaning;
@@ -77,9 +174,9 @@ type object struct {
 	CustomerDetails *emailHolder `json:"customer_details"`
 	BillingDetails  *emailHolder `json:"billing_details"`
 	PaymentIntent   expandable   `json:"payment_intent"`
-	Invoice         expandable   `json:"invoice"`
+	Invoice         invoiceRef   `json:"invoice"`
 	Subscription    expandable   `json:"subscription"`
-	Charge          expandable   `json:"charge"`
+	Charge          chargeRef    `json:"charge"`
 	LatestCharge    expandable   `json:"latest_charge"`
 
 	Amount         int64  `json:"amount"`
@@ -101,30 +198,31 @@ type object struct {
 	FailureCode    string `json:"failure_code"`
 	FailureMessage string `json:"failure_message"`
 
-	HostedInvoiceURL  string `json:"hosted_invoice_url"`
-	AttemptCount      int64  `json:"attempt_count"`
-	BillingReason     string `json:"billing_reason"`
-	CurrentPeriodEnd  int64  `json:"current_period_end"`
-	CancelAtPeriodEnd bool   `json:"cancel_at_period_end"`
-	CanceledAt        int64  `json:"canceled_at"`
-	TrialEnd          int64  `json:"trial_end"`
-	Refunded          bool   `json:"refunded"`
-	Reason            string `json:"reason"`
+	HostedInvoiceURL   string `json:"hosted_invoice_url"`
+	AttemptCount       int64  `json:"attempt_count"`
+	BillingReason      string `json:"billing_reason"`
+	CollectionMethod   string `json:"collection_method"`
+	NextPaymentAttempt int64  `json:"next_payment_attempt"`
+	CurrentPeriodStart int64  `json:"current_period_start"`
+	CurrentPeriodEnd   int64  `json:"current_period_end"`
+	CancelAtPeriodEnd  bool   `json:"cancel_at_period_end"`
+	CanceledAt         int64  `json:"canceled_at"`
+	TrialEnd           int64  `json:"trial_end"`
+	PauseCollection    *struct {
+		Behavior string `json:"behavior"`
+	} `json:"pause_collection"`
+	Refunded bool   `json:"refunded"`
+	Reason   string `json:"reason"`
 
 	EvidenceDetails *struct {
 		DueBy int64 `json:"due_by"`
 	} `json:"evidence_details"`
-	// Only the first item and line are read: one-element arrays make the
-	// decoder skip the rest without allocating them, so a signed event with
-	// a huge list costs no more memory than its bytes. (A nil element: the
-	// list was empty.)
-	Items *struct {
-		Data [1]*struct {
-			Price priceRef `json:"price"`
-		} `json:"data"`
-	} `json:"items"`
-	Lines *struct {
-		Data [1]*struct {
+	// Lists are fixed-size arrays (see MaxItems): a signed event with a
+	// huge list costs no more memory than MaxItems elements.
+	Items     *itemList `json:"items"`      // subscriptions
+	LineItems *itemList `json:"line_items"` // Checkout Sessions, when expanded
+	Lines     *struct {
+		Data [MaxItems]*struct {
 			Price  *priceRef `json:"price"`
 			Period struct {
 				End int64 `json:"end"`
@@ -171,8 +269,9 @@ func Decode(payload []byte) (payflow.Event, error) {
 		BillingReason: o.BillingReason, CurrentPeriodEnd: o.CurrentPeriodEnd, CancelAtPeriodEnd: o.CancelAtPeriodEnd,
 		CanceledAt: o.CanceledAt, TrialEnd: o.TrialEnd, Refunded: o.Refunded, AmountRefunded: o.AmountRefunded,
 		FailureCode: o.FailureCode, FailureMessage: o.FailureMessage,
-		PaymentIntent: string(o.PaymentIntent), InvoiceID: string(o.Invoice), SubscriptionID: string(o.Subscription),
-		ChargeID: string(o.Charge),
+		PaymentIntent: string(o.PaymentIntent), InvoiceID: o.Invoice.ID,
+		SubscriptionID: firstSet(string(o.Subscription), o.Invoice.Subscription), ChargeID: o.Charge.ID,
+		CollectionMethod: o.CollectionMethod,
 	}
 	if o.LastPaymentError != nil {
 		ev.DeclineCode = o.LastPaymentError.DeclineCode
@@ -180,7 +279,7 @@ func Decode(payload []byte) (payflow.Event, error) {
 		ev.FailureMessage = o.LastPaymentError.Message
 	}
 	if o.Metadata != nil {
-		ev.ProductID = o.Metadata.Product
+		ev.ProductID, ev.MetadataProduct = o.Metadata.Product, o.Metadata.Product
 	}
 	switch o.Object {
 	case "payment_intent":
@@ -191,8 +290,10 @@ func Decode(payload []byte) (payflow.Event, error) {
 		if o.CustomerDetails != nil {
 			ev.Email = o.CustomerDetails.Email
 		}
+		ev.LineItems, ev.LineItemsTruncated = o.LineItems.read()
 	case "invoice":
 		ev.InvoiceID, ev.Email = o.ID, o.CustomerEmail
+		ev.AmountDue, ev.AmountPaid, ev.NextPaymentAttempt = o.AmountDue, o.AmountPaid, o.NextPaymentAttempt
 		ev.Amount = o.AmountDue
 		if o.AmountPaid > 0 {
 			ev.Amount = o.AmountPaid
@@ -200,27 +301,40 @@ func Decode(payload []byte) (payflow.Event, error) {
 		// The intent of an invoice belongs to the invoice; keep it off the
 		// event so order routing never mistakes it for a one-off payment.
 		ev.PaymentIntent = ""
-		if o.Lines != nil && o.Lines.Data[0] != nil {
-			line := o.Lines.Data[0]
-			ev.CurrentPeriodEnd = line.Period.End
-			if line.Price != nil {
-				ev.PriceID, ev.ProductID = line.Price.ID, firstSet(ev.ProductID, string(line.Price.Product))
+		if o.Lines != nil {
+			for _, line := range o.Lines.Data {
+				if line == nil {
+					break
+				}
+				ev.PeriodEnd = max(ev.PeriodEnd, line.Period.End)
+			}
+			if line := o.Lines.Data[0]; line != nil {
+				ev.CurrentPeriodEnd = line.Period.End
+				if line.Price != nil {
+					ev.PriceID, ev.ProductID = line.Price.ID, firstSet(ev.ProductID, string(line.Price.Product))
+				}
 			}
 		}
 	case "subscription":
-		ev.SubscriptionID = o.ID
-		if o.Items != nil && o.Items.Data[0] != nil {
-			p := o.Items.Data[0].Price
-			ev.PriceID, ev.ProductID = p.ID, firstSet(ev.ProductID, string(p.Product))
+		ev.SubscriptionID, ev.CurrentPeriodStart = o.ID, o.CurrentPeriodStart
+		if o.PauseCollection != nil {
+			ev.PauseCollection = o.PauseCollection.Behavior
+		}
+		ev.Items, ev.ItemsTruncated = o.Items.read()
+		if len(ev.Items) > 0 {
+			it := ev.Items[0]
+			ev.PriceID, ev.ProductID = it.PriceID, firstSet(ev.ProductID, it.ProductID)
 		}
 	case "charge":
 		ev.ChargeID, ev.Amount, ev.Email = o.ID, o.Amount, firstSet(o.ReceiptEmail, billingEmail(o))
-		ev.InvoiceID = string(o.Invoice)
 	case "dispute":
 		ev.DisputeID, ev.Amount, ev.DisputeReason = o.ID, o.Amount, o.Reason
 		if o.EvidenceDetails != nil {
 			ev.EvidenceDueBy = o.EvidenceDetails.DueBy
 		}
+		// An expanded charge tells what the disputed payment paid.
+		ev.PaymentIntent = firstSet(ev.PaymentIntent, o.Charge.PaymentIntent)
+		ev.InvoiceID, ev.SubscriptionID = firstSet(ev.InvoiceID, o.Charge.Invoice.ID), firstSet(ev.SubscriptionID, o.Charge.Invoice.Subscription)
 	}
 	if err := checkIDs(&ev); err != nil {
 		return payflow.Event{}, err
@@ -232,8 +346,9 @@ func Decode(payload []byte) (payflow.Event, error) {
 // search attribute. Stripe's IDs are short ASCII: letters, digits and
 // underscores (a hyphen is tolerated). Event types are lower-case words
 // joined by dots. The product may come from the merchant's own metadata,
-// so it may be any printable text, within the same length. An empty ID is
-// left to routing (a handled type without its key is skipped).
+// so it may be any printable text, within the same length. Every item's
+// and line item's ID, price and product are checked the same way. An empty
+// ID is left to routing (a handled type without its key is skipped).
 func checkIDs(ev *payflow.Event) error {
 	if !isToken(ev.Type, true) {
 		return fmt.Errorf("%w: type (%d bytes)", ErrBadID, len(ev.Type))
@@ -251,10 +366,33 @@ func checkIDs(ev *payflow.Event) error {
 			return fmt.Errorf("%w: %s (%d bytes; want at most %d of A-Z a-z 0-9 _ -)", ErrBadID, id.name, len(id.v), MaxIDLen)
 		}
 	}
-	if p := ev.ProductID; p != "" && !isPrintable(p) {
-		return fmt.Errorf("%w: product (%d bytes; want at most %d printable characters)", ErrBadID, len(p), MaxIDLen)
+	// A product ID may be the merchant's own text (metadata, or a custom
+	// product ID), so any printable text within MaxIDLen is allowed.
+	for _, p := range [...]struct{ name, v string }{{"product", ev.ProductID}, {"metadata.product", ev.MetadataProduct}} {
+		if p.v != "" && !isPrintable(p.v) {
+			return badProduct(p.name, p.v)
+		}
+	}
+	for _, list := range [...]struct {
+		name  string
+		items []payflow.Item
+	}{{"items", ev.Items}, {"line_items", ev.LineItems}} {
+		for i, it := range list.items {
+			for _, id := range [...]struct{ field, v string }{{"id", it.ID}, {"price", it.PriceID}} {
+				if id.v != "" && !isToken(id.v, false) {
+					return fmt.Errorf("%w: %s[%d].%s (%d bytes; want at most %d of A-Z a-z 0-9 _ -)", ErrBadID, list.name, i, id.field, len(id.v), MaxIDLen)
+				}
+			}
+			if p := it.ProductID; p != "" && !isPrintable(p) {
+				return badProduct(fmt.Sprintf("%s[%d].price.product", list.name, i), p)
+			}
+		}
 	}
 	return nil
+}
+
+func badProduct(name, p string) error {
+	return fmt.Errorf("%w: %s (%d bytes; want at most %d printable characters)", ErrBadID, name, len(p), MaxIDLen)
 }
 
 // isToken: 1 to MaxIDLen of [A-Za-z0-9_-], and '.' when dots is set.

@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/payflow/payflow"
-	"github.com/payflow/payflow/workflows"
+	"github.com/payflow/payflow/routing"
 )
 
 // Path is where Stripe posts events.
@@ -52,7 +52,7 @@ const DefaultReadTimeout = 15 * time.Second
 // Handoff gives an event to the workflow that owns it. duplicate is true
 // when Temporal refused a new run because that workflow already completed.
 type Handoff interface {
-	Deliver(ctx context.Context, r workflows.Route, workflowID string, ev payflow.Event) (duplicate bool, err error)
+	Deliver(ctx context.Context, r routing.Route, workflowID string, ev payflow.Event) (duplicate bool, err error)
 }
 
 // TemporalHandoff delivers with SignalWithStartWorkflow.
@@ -62,18 +62,15 @@ type TemporalHandoff struct {
 }
 
 // Deliver signals the workflow, starting it if it is not running.
-func (t *TemporalHandoff) Deliver(ctx context.Context, r workflows.Route, id string, ev payflow.Event) (bool, error) {
-	attrs := []temporal.SearchAttributeUpdate{workflows.StatusKey.ValueSet(workflows.StatusReceived)}
-	if ev.CustomerID != "" {
-		attrs = append(attrs, workflows.CustomerIDKey.ValueSet(ev.CustomerID))
-	}
+func (t *TemporalHandoff) Deliver(ctx context.Context, r routing.Route, id string, ev payflow.Event) (bool, error) {
+	attrs := routing.StartAttributes(ev.CustomerID)
 	opts := client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             t.TaskQueue,
 		WorkflowIDReusePolicy: r.Reuse,
 		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 	}
-	_, err := t.Client.SignalWithStartWorkflow(ctx, id, workflows.SignalEvent, ev, opts, r.Workflow, r.Input(id, ev))
+	_, err := t.Client.SignalWithStartWorkflow(ctx, id, routing.SignalEvent, ev, opts, r.Workflow, r.Input(id, ev))
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return true, nil
@@ -236,7 +233,7 @@ func (s *Server) log() *slog.Logger {
 
 // metricType keeps the type label's cardinality bounded to the handled types.
 func metricType(t string) string {
-	if _, ok := workflows.Routes[t]; ok {
+	if _, ok := routing.Routes[t]; ok {
 		return t
 	}
 	return "other"
@@ -287,7 +284,7 @@ func (s *Server) receive(c *fiber.Ctx) error {
 		return s.reject(c, fiber.StatusBadRequest, "", "malformed", err)
 	}
 	log := s.log().With("event_id", ev.ID, "type", ev.Type)
-	route, id, skip, ok := workflows.Resolve(ev)
+	route, id, skip, ok := routing.Resolve(ev)
 	if !ok {
 		s.count(ev.Type, "unhandled")
 		log.Info("event type not handled")

@@ -4,6 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,72 +18,133 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/fakes/sendgridapi"
+	"github.com/payflow/payflow/fakes/stripeapi"
+	"github.com/payflow/payflow/routing"
+	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/workflows"
 )
+
+// The workflow tests run each loop in Temporal's time-skipping test
+// environment with the real activities, the real SQLite store in a temp
+// dir, and the in-repo fakes of Stripe's and SendGrid's APIs. The billing
+// core's own table tests cover the rules; these cover the loop: commands
+// executed in order, timers, answers fed back, continue-as-new, dedupe,
+// the query, refusals recorded.
 
 // t0 is when every test workflow starts (the mock clock's origin).
 var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
-const alertEmail = "ops@example.com"
-
-// testPolicy is the dunning policy of the subscription tests.
-func testPolicy(final string) activities.DunningPolicy {
-	return activities.DunningPolicy{Mode: activities.ModePayflow,
-		RetryDelays: []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour},
-		Grace:       150 * time.Minute, FinalAction: final}
-}
+const (
+	alertEmail  = "ops@merchant.example"
+	stripeKey   = "sk_test_payflow_workflows"
+	sendgridKey = "SG.workflows"
+)
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// harness is one time-skipping test environment running the real
-// activities against a fakeStore (no Mailer: emails go to the outbox).
-type harness struct {
-	t     *testing.T
-	env   *testsuite.TestWorkflowEnvironment
-	store *fakeStore
-	acts  *activities.Activities
-	sa    *saRecorder
+// testPolicy retries 1, 2 and 3 hours after the failure, suspends after
+// 2.5 hours and takes the final action after the last retry.
+func testPolicy(final string) billing.Policy {
+	return billing.Policy{Mode: billing.ModePayflow, RetryDelays: []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour},
+		Grace: 150 * time.Minute, FinalAction: final, HardDeclines: billing.DefaultHardDeclines()}
 }
 
-func newHarness(t *testing.T, workflowID string) *harness {
+// world is what outlives a workflow run: the database and the outside
+// services. Several runs (a second run of an order, a continued
+// subscription) share one world.
+type world struct {
+	db     *store.DB
+	stripe *stripeapi.Server
+	mail   *sendgridapi.Server
+	acts   *activities.Activities
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "payflow.db")
+	_, err := store.Migrate(context.Background(), path)
+	require.NoError(t, err)
+	db, err := store.Open(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	w := &world{db: db, stripe: stripeapi.New(stripeKey), mail: sendgridapi.New(sendgridKey)}
+	stripeURL, stopStripe := w.stripe.Start()
+	t.Cleanup(stopStripe)
+	mailURL, stopMail := w.mail.Start()
+	t.Cleanup(stopMail)
+	w.acts = &activities.Activities{Store: db, Log: quietLogger, AlertEmail: alertEmail, Policy: testPolicy(billing.FinalCancel),
+		Mailer: &activities.SendGrid{APIKey: sendgridKey, Base: mailURL, From: "billing@merchant.example"},
+		Stripe: activities.NewStripeAPI(stripeKey, stripeURL)}
+	return w
+}
+
+// harness is one workflow run in a time-skipping test environment.
+type harness struct {
+	t   *testing.T
+	w   *world
+	env *testsuite.TestWorkflowEnvironment
+	sa  *saRecorder
+
+	mu       sync.Mutex
+	notified []billing.NotifyOwner
+}
+
+func (w *world) run(t *testing.T, workflowID string) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(quietLogger))
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: "payflow-test"})
-	st := newFakeStore()
-	acts := &activities.Activities{Store: st, Policy: testPolicy(activities.FinalCancel), AlertEmail: alertEmail, Log: quietLogger}
-	env.RegisterWorkflow(workflows.OrderWorkflow)
-	env.RegisterWorkflow(workflows.SubscriptionWorkflow)
-	env.RegisterWorkflow(workflows.DisputeWorkflow)
-	env.RegisterActivity(acts)
-	h := &harness{t: t, env: env, store: st, acts: acts, sa: &saRecorder{status: workflows.StatusReceived}}
+	env.RegisterWorkflowWithOptions(workflows.OrderWorkflow, workflow.RegisterOptions{Name: routing.OrderWorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.SubscriptionWorkflow, workflow.RegisterOptions{Name: routing.SubscriptionWorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.DisputeWorkflow, workflow.RegisterOptions{Name: routing.DisputeWorkflowName})
+	env.RegisterActivity(w.acts)
+	h := &harness{t: t, w: w, env: env, sa: &saRecorder{}}
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		h.sa.record(args.Get(0).(temporal.SearchAttributes))
 	}).Return(nil).Maybe()
-	t.Cleanup(func() { env.AssertExpectations(t) })
+	// NotifyOwner signals another workflow through a Temporal client, which
+	// the test environment has not: record what the dispute asked.
+	env.OnActivity(w.acts.NotifyOwner, mock.Anything, mock.Anything).Return(func(_ context.Context, n billing.NotifyOwner) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.notified = append(h.notified, n)
+		return nil
+	}).Maybe()
 	return h
+}
+
+func (h *harness) notifications() []billing.NotifyOwner {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.notified)
 }
 
 // signal delivers ev after delay (0: with the start, like SignalWithStart).
 func (h *harness) signal(delay time.Duration, ev payflow.Event) {
-	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(workflows.SignalEvent, ev) }, delay)
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(routing.SignalEvent, ev) }, delay)
+}
+
+// forward delivers an event a dispute hands to the owner of its payment.
+func (h *harness) forward(delay time.Duration, ev billing.Event) {
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(routing.SignalOwnerEvent, ev) }, delay)
 }
 
 // at runs fn on the test goroutine when the mock clock reaches t0+delay.
-func (h *harness) at(delay time.Duration, fn func()) {
-	h.env.RegisterDelayedCallback(fn, delay)
-}
+func (h *harness) at(delay time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, delay) }
 
 // queryAt captures the workflow's state at t0+delay into out.
 func (h *harness) queryAt(delay time.Duration, out any) *error {
 	var qerr error
 	h.at(delay, func() {
-		v, err := h.env.QueryWorkflow(workflows.QueryState)
+		v, err := h.env.QueryWorkflow(routing.QueryState)
 		if err == nil {
 			err = v.Get(out)
 		}
@@ -91,119 +156,102 @@ func (h *harness) queryAt(delay time.Duration, out any) *error {
 // elapsed is how far the mock clock has moved.
 func (h *harness) elapsed() time.Duration { return h.env.Now().Sub(t0) }
 
-// saRecorder follows the workflow's search attribute upserts, starting from
-// what the receiver sets on SignalWithStart (PayflowStatus=received).
+func (h *harness) requireCompleted() {
+	h.t.Helper()
+	require.True(h.t, h.env.IsWorkflowCompleted(), "workflow should have completed")
+	require.NoError(h.t, h.env.GetWorkflowError())
+}
+
+// saRecorder follows the workflow's search attribute upserts.
 type saRecorder struct {
-	mu       sync.Mutex
-	status   string
-	statuses []string
-	customer string
-	upserts  int // customer upserts
+	mu      sync.Mutex
+	current map[string]string
+	history []string // "Key=value", in order
 }
 
 func (r *saRecorder) record(sa temporal.SearchAttributes) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if v, ok := sa.GetKeyword(workflows.StatusKey); ok {
-		r.status = v
-		r.statuses = append(r.statuses, v)
+	if r.current == nil {
+		r.current = map[string]string{}
 	}
-	if v, ok := sa.GetKeyword(workflows.CustomerIDKey); ok {
-		r.customer = v
-		r.upserts++
+	var set []string
+	for _, k := range []temporal.SearchAttributeKeyKeyword{routing.CustomerIDKey, routing.StatusKey, routing.DunningStageKey} {
+		if v, ok := sa.GetKeyword(k); ok {
+			r.current[k.GetName()] = v
+			set = append(set, k.GetName()+"="+v)
+		}
 	}
+	r.history = append(r.history, strings.Join(set, ","))
 }
 
-func (r *saRecorder) current() (status, customer string) {
+func (r *saRecorder) get(key string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status, r.customer
+	return r.current[key]
 }
 
-// stripeScript scripts the Stripe-facing activities (PayInvoice,
-// FetchBilling, CancelSubscription) on top of the real ones.
-type stripeScript struct {
-	mu      sync.Mutex
-	h       *harness
-	pay     []activities.PayResult // consumed one per PayInvoice call; then declines
-	billing activities.Billing     // what FetchBilling answers
-
-	payCalls     []payCall
-	billingCalls []time.Duration
-	cancelCalls  []activities.CancelRequest
+func (r *saRecorder) upserts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.history)
 }
 
-type payCall struct {
-	Key string
-	At  time.Duration // since t0
+// sent is what SendGrid accepted, by dedupe key.
+func (w *world) sent() map[string]int {
+	out := map[string]int{}
+	for _, m := range w.mail.Messages() {
+		out[m.CustomArgs["payflow_dedupe_key"]]++
+	}
+	return out
 }
 
-func (h *harness) scriptStripe(pay ...activities.PayResult) *stripeScript {
-	s := &stripeScript{h: h, pay: pay, billing: activities.Billing{SubscriptionStatus: "past_due", InvoiceStatus: "open"}}
-	h.env.OnActivity(h.acts.PayInvoice, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r activities.PayRequest) (activities.PayResult, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.payCalls = append(s.payCalls, payCall{Key: r.IdempotencyKey, At: h.elapsed()})
-			if len(s.pay) == 0 {
-				return declined("insufficient_funds"), nil
-			}
-			res := s.pay[0]
-			s.pay = s.pay[1:]
-			return res, nil
-		}).Maybe()
-	h.env.OnActivity(h.acts.FetchBilling, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r activities.BillingRequest) (activities.Billing, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.billingCalls = append(s.billingCalls, h.elapsed())
-			return s.billing, nil
-		}).Maybe()
-	h.env.OnActivity(h.acts.CancelSubscription, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r activities.CancelRequest) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.cancelCalls = append(s.cancelCalls, r)
-			return nil
-		}).Maybe()
-	return s
+func (w *world) sentKeys() []string {
+	var keys []string
+	for k := range w.sent() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
-func (s *stripeScript) setBilling(b activities.Billing) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.billing = b
+// access is what each source does to each product of the customer:
+// "<product> <source>" → status.
+func (w *world) access(t *testing.T, customer string) map[string]string {
+	t.Helper()
+	rows, err := w.db.AccessFor(context.Background(), customer, "")
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, r := range rows {
+		out[r.ProductID+" "+r.Source] = r.Status
+	}
+	return out
 }
 
-func (s *stripeScript) pays() []payCall {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]payCall(nil), s.payCalls...)
+func (w *world) emailStatus(t *testing.T, customer, key string) string {
+	t.Helper()
+	s, err := w.db.CustomerSummary(context.Background(), customer)
+	require.NoError(t, err)
+	for _, e := range s.Emails {
+		if e.DedupeKey == key {
+			return e.Status
+		}
+	}
+	return ""
 }
-
-func (s *stripeScript) cancels() []activities.CancelRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]activities.CancelRequest(nil), s.cancelCalls...)
-}
-
-func (s *stripeScript) billings() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.billingCalls...)
-}
-
-func declined(code string) activities.PayResult {
-	return activities.PayResult{Status: "open", DeclineCode: code, Message: "Your card was declined."}
-}
-
-var paid = activities.PayResult{Paid: true, Status: "paid"}
 
 // unix is t0+d on Stripe's clock.
 func unix(d time.Duration) int64 { return t0.Add(d).Unix() }
 
-func requireCompleted(t *testing.T, h *harness) {
-	t.Helper()
-	require.True(t, h.env.IsWorkflowCompleted(), "workflow should have completed")
-	require.NoError(t, h.env.GetWorkflowError())
+// notes are the timeline's lines.
+func notes(steps []routing.Step) []string {
+	var out []string
+	for _, s := range steps {
+		out = append(out, s.What)
+	}
+	return out
+}
+
+func containsLine(lines []string, part string) bool {
+	return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, part) })
 }

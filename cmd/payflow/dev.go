@@ -17,9 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
-	"github.com/payflow/payflow/workflows"
 )
 
 // TemporalCLIVersion is the pinned Temporal CLI that `make dev` installs
@@ -33,7 +33,7 @@ const TemporalCLIVersion = "v1.5.1"
 //     commits of a dev database, not corrupt it);
 //   - the search attribute cache is trusted: the dev server's own default
 //     re-reads the search attributes from the database on every use, so that
-//     attributes created while it runs show at once; payflow's two are created
+//     attributes created while it runs show at once; payflow's three are created
 //     at start-up, before any workflow;
 //   - eager activity execution: an activity scheduled by a worker that has a
 //     free slot comes back in the workflow task's response, without a trip
@@ -45,8 +45,9 @@ func devServerArgs(dbFile string, port, uiPort int, namespace string) []string {
 		"--ui-port", strconv.Itoa(uiPort),
 		"--ip", "127.0.0.1",
 		"--namespace", namespace,
-		"--search-attribute", workflows.CustomerIDKey.GetName() + "=Keyword",
-		"--search-attribute", workflows.StatusKey.GetName() + "=Keyword",
+		"--search-attribute", routing.CustomerIDKey.GetName() + "=Keyword",
+		"--search-attribute", routing.StatusKey.GetName() + "=Keyword",
+		"--search-attribute", routing.DunningStageKey.GetName() + "=Keyword",
 		"--sqlite-pragma", "journal_mode=wal",
 		"--sqlite-pragma", "synchronous=normal",
 		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",

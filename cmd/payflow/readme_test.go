@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/config"
-	"github.com/payflow/payflow/workflows"
+	"github.com/payflow/payflow/routing"
 )
 
 // The README's event list is the routing table, and its configuration
@@ -20,7 +20,7 @@ func TestReadmeInStep(t *testing.T) {
 	readme := string(b)
 	_, rest, _ := strings.Cut(readme, "<!-- handled-types:begin -->\n```\n")
 	list, _, _ := strings.Cut(rest, "```\n<!-- handled-types:end -->")
-	if got, want := strings.TrimSpace(list), strings.Join(workflows.HandledTypes(), "\n"); got != want {
+	if got, want := strings.TrimSpace(list), strings.Join(routing.HandledTypes(), "\n"); got != want {
 		t.Errorf("README event list is stale; replace it with:\n%s", want)
 	}
 	for _, v := range config.Vars {
@@ -28,7 +28,7 @@ func TestReadmeInStep(t *testing.T) {
 			t.Errorf("README configuration table lacks %s", v.Name)
 		}
 	}
-	for _, code := range activities.HardDeclineCodes() {
+	for _, code := range billing.DefaultHardDeclines() {
 		if !strings.Contains(readme, "`"+code+"`") {
 			t.Errorf("README hard-decline list lacks %s", code)
 		}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
-	"github.com/payflow/payflow/workflows"
 )
 
 // ReconcileSummary counts what one reconcile run saw.
@@ -40,7 +40,7 @@ func reconcile(ctx context.Context, lister eventLister, st payflow.Store, handof
 			log.Warn("reconcile: undecodable event", "error", err)
 			return nil
 		}
-		route, id, skip, ok := workflows.Resolve(ev)
+		route, id, skip, ok := routing.Resolve(ev)
 		if !ok || skip != "" {
 			sum.Unhandled++
 			return nil
@@ -86,7 +86,7 @@ func runReconcile(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.StripeAPIKey == "" {
 		return errors.New("STRIPE_API_KEY is not set: reconcile reads Stripe's Events API")
 	}
-	types := workflows.HandledTypes()
+	types := routing.HandledTypes()
 	if *typesFlag != "" {
 		types = nil
 		for _, t := range strings.Split(*typesFlag, ",") {

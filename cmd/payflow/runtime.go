@@ -30,6 +30,7 @@ import (
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
 	"github.com/payflow/payflow/config"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
 	"github.com/payflow/payflow/workflows"
@@ -111,14 +112,15 @@ func temporalOptions(cfg config.Config, log *slog.Logger, metrics client.Metrics
 	return opts, nil
 }
 
-// registerSearchAttributes adds StripeCustomerID and PayflowStatus to the
-// namespace; already registered is fine.
+// registerSearchAttributes adds StripeCustomerID, PayflowStatus and
+// PayflowDunningStage to the namespace; already registered is fine.
 func registerSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
 		Namespace: namespace,
 		SearchAttributes: map[string]enumspb.IndexedValueType{
-			workflows.CustomerIDKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-			workflows.StatusKey.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+			routing.CustomerIDKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+			routing.StatusKey.GetName():       enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+			routing.DunningStageKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		},
 	})
 	var exists *serviceerror.AlreadyExists
@@ -151,14 +153,17 @@ func newWorker(c client.Client, cfg config.Config, st payflow.Store, log *slog.L
 		WorkerStopTimeout: 20 * time.Second,
 	})
 	registerWorkflows(w)
-	w.RegisterActivity(newActivities(cfg, st, log, reg))
+	acts := newActivities(cfg, st, log, reg)
+	// NotifyOwner signals the owner of a disputed payment (SignalWithStart).
+	acts.Temporal, acts.TaskQueue = c, cfg.TaskQueue
+	w.RegisterActivity(acts)
 	return w
 }
 
 func registerWorkflows(w worker.Registry) {
-	w.RegisterWorkflowWithOptions(workflows.OrderWorkflow, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.SubscriptionWorkflow, workflow.RegisterOptions{Name: workflows.SubscriptionWorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.DisputeWorkflow, workflow.RegisterOptions{Name: workflows.DisputeWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.OrderWorkflow, workflow.RegisterOptions{Name: routing.OrderWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.SubscriptionWorkflow, workflow.RegisterOptions{Name: routing.SubscriptionWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.DisputeWorkflow, workflow.RegisterOptions{Name: routing.DisputeWorkflowName})
 }
 
 func newActivities(cfg config.Config, st payflow.Store, log *slog.Logger, reg prometheus.Registerer) *activities.Activities {
@@ -419,6 +424,6 @@ func runMigrateAll(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := registerSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "search attributes StripeCustomerID, PayflowStatus registered")
+	fmt.Fprintln(stdout, "search attributes StripeCustomerID, PayflowStatus, PayflowDunningStage registered")
 	return nil
 }

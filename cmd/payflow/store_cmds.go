@@ -86,8 +86,10 @@ func runInspect(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: payflow inspect [-database URL] [-json] customer <customer ID>
 
-Shows a customer's orders, subscriptions, entitlements, emails and disputes,
-oldest first. Read-only.
+Shows a customer's access (per product: the effective status and every
+source it is folded from), orders, subscriptions, invoices, refunds,
+disputes and emails, oldest first. -json prints the same as one document
+with snake_case keys (README, "Inspecting a customer"). Read-only.
 
 `)
 		fs.PrintDefaults()
@@ -138,7 +140,7 @@ oldest first. Read-only.
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(summary)
+		return enc.Encode(store.View(summary))
 	}
 	return store.WriteSummary(stdout, summary)
 }

@@ -36,6 +36,22 @@ func runTrigger(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.Mode, "mode", "", "checkout session mode (payment, subscription)")
 	fs.StringVar(&o.DeclineCode, "decline-code", "", "decline code for failed payments")
 	fs.BoolVar(&o.Guest, "guest", false, "a payment without a Stripe customer (guest checkout)")
+	fs.Func("items", "subscription items as product[:quantity],… (e.g. prod_basic,prod_seats:5)", func(v string) (err error) {
+		o.Items, err = fixtures.ParseItems(v)
+		return err
+	})
+	fs.Func("previous-items", "items before the change (customer.subscription.updated: an upgrade; invoice with -billing-reason subscription_update: the prorated items)", func(v string) (err error) {
+		o.PreviousItems, err = fixtures.ParseItems(v)
+		return err
+	})
+	fs.StringVar(&o.BillingReason, "billing-reason", "", "invoice billing_reason (subscription_create, subscription_cycle, subscription_update, manual)")
+	fs.StringVar(&o.CollectionMethod, "collection-method", "", "invoice and subscription collection_method (charge_automatically, send_invoice)")
+	fs.Int64Var(&o.AttemptCount, "attempt-count", 0, "invoice attempt_count")
+	fs.Int64Var(&o.AmountRefunded, "amount-refunded", 0, "charge amount_refunded (charge.refunded; default: the whole amount)")
+	fs.BoolVar(&o.Trial, "trial", false, "a subscription in its free trial (trialing; the $0 trial invoice)")
+	fs.StringVar(&o.PauseCollection, "pause-collection", "", "subscription pause_collection.behavior (keep_as_draft, mark_uncollectible, void)")
+	fs.BoolVar(&o.InvoicePayment, "invoice-payment", false, "the payment intent or charge paid -invoice (e.g. charge.refunded of a subscription invoice)")
+	fs.BoolVar(&o.NoProductMetadata, "no-product-metadata", false, "leave product out of the payment's metadata")
 	print := fs.Bool("print", false, "print the event JSON instead of sending it")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package stripeapi is an in-memory fake of the parts of Stripe's REST API
-// payflow calls through stripe-go v76 (customers, invoices, subscriptions,
-// events). Point stripe-go at it by overriding the backend URL:
+// payflow calls through stripe-go v76 (customers, charges, payment intents,
+// invoices, subscriptions, events). Point stripe-go at it by overriding the
+// backend URL:
 //
 //	url, stop := stripeapi.New("sk_test_123").Start()
 //	defer stop()
@@ -34,6 +35,7 @@ type Server struct {
 	customers    map[string]*customer
 	invoices     map[string]*Invoice
 	subs         map[string]*Subscription
+	charges      map[string]*Charge
 	events       []storedEvent
 	scripts      map[string][]PayOutcome
 	payAttempts  map[string]int
@@ -333,6 +335,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/invoices/{id}", s.getInvoice)
 	mux.HandleFunc("POST /v1/invoices/{id}/pay", s.payInvoice)
 	mux.HandleFunc("POST /v1/invoices/{id}/mark_uncollectible", s.markUncollectible)
+	mux.HandleFunc("GET /v1/charges/{id}", s.getCharge)
+	mux.HandleFunc("GET /v1/payment_intents/{id}", s.getPaymentIntent)
 	mux.HandleFunc("GET /v1/subscriptions/{id}", s.getSubscription)
 	mux.HandleFunc("POST /v1/subscriptions/{id}", s.updateSubscription)
 	mux.HandleFunc("DELETE /v1/subscriptions/{id}", s.cancelSubscription)

@@ -26,8 +26,8 @@ import (
 	"github.com/payflow/payflow/bench/internal/load"
 	"github.com/payflow/payflow/bench/internal/payloads"
 	"github.com/payflow/payflow/bench/internal/proc"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/webhook"
-	"github.com/payflow/payflow/workflows"
 )
 
 const (
@@ -39,9 +39,9 @@ const (
 
 // bareWorkflow is the trivial workflow of the bare client: it receives the
 // one signal and returns.
-func bareWorkflow(ctx workflow.Context, in workflows.OrderInput) (string, error) {
+func bareWorkflow(ctx workflow.Context, in routing.OrderInput) (string, error) {
 	var ev payflow.Event
-	workflow.GetSignalChannel(ctx, workflows.SignalEvent).Receive(ctx, &ev)
+	workflow.GetSignalChannel(ctx, routing.SignalEvent).Receive(ctx, &ev)
 	return ev.ID, nil
 }
 
@@ -308,28 +308,25 @@ func runPhase(ctx context.Context, cfg config, t *target, name string, bare bool
 		}
 		send = func(ctx context.Context, i int) error {
 			ev := evs[i]
-			r, id, _, ok := workflows.Resolve(ev)
+			r, id, _, ok := routing.Resolve(ev)
 			if !ok || id == "" {
 				return errors.New("event not routed")
 			}
 			id = "bare/" + ev.PaymentIntent
 			// The same call TemporalHandoff makes: same options, search
 			// attributes, signal and argument; only the workflow differs.
-			attrs := []temporal.SearchAttributeUpdate{workflows.StatusKey.ValueSet(workflows.StatusReceived)}
-			if ev.CustomerID != "" {
-				attrs = append(attrs, workflows.CustomerIDKey.ValueSet(ev.CustomerID))
-			}
+			attrs := routing.StartAttributes(ev.CustomerID)
 			opts := client.StartWorkflowOptions{
 				ID: id, TaskQueue: bareTaskQueue, WorkflowIDReusePolicy: r.Reuse,
 				TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 			}
 			cctx, cancel := context.WithTimeout(ctx, webhook.DefaultHandoffTimeout)
 			defer cancel()
-			_, err := t.c.SignalWithStartWorkflow(cctx, id, workflows.SignalEvent, ev, opts, bareWorkflowName, r.Input(id, ev))
+			_, err := t.c.SignalWithStartWorkflow(cctx, id, routing.SignalEvent, ev, opts, bareWorkflowName, r.Input(id, ev))
 			return err
 		}
 	} else {
-		comp.typ, comp.prefix = workflows.OrderWorkflowName, workflows.OrderID("pi_"+tag)
+		comp.typ, comp.prefix = routing.OrderWorkflowName, routing.OrderID("pi_"+tag)
 		send = func(ctx context.Context, i int) error {
 			code, err := t.http.Post(&pool.Events[i])
 			if err != nil {
@@ -644,8 +641,9 @@ func e2eDefault(ctx context.Context, cfg config, res *results, out *E2EResult) e
 	srv, err := proc.Start("temporal (default)", filepath.Join(dir, "temporal.log"), dir, proc.CleanEnv(), cfg.Temporal,
 		"server", "start-dev", "--db-filename", filepath.Join(dir, "temporal.db"), "--port", strconv.Itoa(tport),
 		"--ui-port", strconv.Itoa(uiport), "--ip", "127.0.0.1", "--namespace", namespace,
-		"--search-attribute", workflows.CustomerIDKey.GetName()+"=Keyword",
-		"--search-attribute", workflows.StatusKey.GetName()+"=Keyword", "--log-level", "warn")
+		"--search-attribute", routing.CustomerIDKey.GetName()+"=Keyword",
+		"--search-attribute", routing.StatusKey.GetName()+"=Keyword",
+		"--search-attribute", routing.DunningStageKey.GetName()+"=Keyword", "--log-level", "warn")
 	if err != nil {
 		return err
 	}

@@ -31,8 +31,8 @@ import (
 	stripewebhook "github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/webhook"
-	"github.com/payflow/payflow/workflows"
 )
 
 // noopHandoff stands in for TemporalHandoff: everything up to the hand-off
@@ -41,7 +41,7 @@ import (
 // TemporalHandoff does and reports success without a network call.
 type noopHandoff struct{}
 
-func (noopHandoff) Deliver(ctx context.Context, r workflows.Route, id string, ev payflow.Event) (bool, error) {
+func (noopHandoff) Deliver(ctx context.Context, r routing.Route, id string, ev payflow.Event) (bool, error) {
 	if id == "" || r.Workflow == "" || r.Input(id, ev) == nil {
 		return false, fmt.Errorf("no workflow for %s", ev.ID)
 	}

@@ -1,0 +1,203 @@
+package routing_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/routing"
+)
+
+func TestResolveRoutesEveryType(t *testing.T) {
+	pi := payflow.Event{PaymentIntent: "pi_1", CustomerID: "cus_1", ChargeID: "ch_1"}
+	with := func(e payflow.Event, typ string, edit func(*payflow.Event)) payflow.Event {
+		e.Type = typ
+		if edit != nil {
+			edit(&e)
+		}
+		return e
+	}
+	cs := func(mode string) func(*payflow.Event) {
+		return func(e *payflow.Event) {
+			e.CheckoutID, e.Mode = "cs_1", mode
+			if mode == "subscription" {
+				e.PaymentIntent, e.SubscriptionID = "", "sub_1"
+			}
+		}
+	}
+	inv := payflow.Event{InvoiceID: "in_1", SubscriptionID: "sub_1", CustomerID: "cus_1"}
+	sub := payflow.Event{SubscriptionID: "sub_1", CustomerID: "cus_1"}
+	dp := payflow.Event{DisputeID: "dp_1", ChargeID: "ch_1"}
+
+	const (
+		reject = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+		allow  = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	)
+	type want struct {
+		workflow, id, skip string
+		reuse              enumspb.WorkflowIdReusePolicy
+	}
+	order := func(id string) want { return want{routing.OrderWorkflowName, id, "", allow} }
+	subscription := want{routing.SubscriptionWorkflowName, "subscription/sub_1", "", reject}
+	dispute := want{routing.DisputeWorkflowName, "dispute/dp_1", "", reject}
+	disputeFunds := want{routing.DisputeWorkflowName, "dispute/dp_1", "", allow}
+	skip := func(reason string) want { return want{skip: reason} }
+
+	cases := []struct {
+		name string
+		ev   payflow.Event
+		want want
+	}{
+		{"pi succeeded", with(pi, "payment_intent.succeeded", nil), order("order/pi_1")},
+		{"pi succeeded paid by an invoice", with(pi, "payment_intent.succeeded", func(e *payflow.Event) { e.InvoiceID = "in_1" }),
+			skip("payment belongs to invoice in_1 (subscription workflow)")},
+		{"pi failed", with(pi, "payment_intent.payment_failed", nil), order("order/pi_1")},
+		{"pi failed for an invoice", with(pi, "payment_intent.payment_failed", func(e *payflow.Event) { e.InvoiceID = "in_1" }),
+			skip("payment belongs to invoice in_1 (subscription workflow)")},
+		{"pi canceled", with(pi, "payment_intent.canceled", nil), order("order/pi_1")},
+		{"pi without id", payflow.Event{Type: "payment_intent.succeeded"}, skip("no payment_intent or checkout session on the object")},
+
+		{"checkout completed payment", with(pi, "checkout.session.completed", cs("payment")), order("order/pi_1")},
+		{"checkout completed no payment", with(payflow.Event{}, "checkout.session.completed", cs("payment")), order("order/cs_1")},
+		{"checkout completed subscription", with(pi, "checkout.session.completed", cs("subscription")), subscription},
+		{"checkout completed subscription, no sub yet", with(payflow.Event{CheckoutID: "cs_1"}, "checkout.session.completed",
+			func(e *payflow.Event) { e.Mode = "subscription" }), skip("no subscription on the object (a one-off invoice)")},
+		{"checkout completed setup", with(pi, "checkout.session.completed", cs("setup")), skip("setup-mode checkout sessions move no money")},
+		{"checkout async ok payment", with(pi, "checkout.session.async_payment_succeeded", cs("payment")), order("order/pi_1")},
+		{"checkout async ok subscription", with(pi, "checkout.session.async_payment_succeeded", cs("subscription")), subscription},
+		{"checkout async failed payment", with(pi, "checkout.session.async_payment_failed", cs("payment")), order("order/pi_1")},
+		{"checkout async failed subscription", with(pi, "checkout.session.async_payment_failed", cs("subscription")), subscription},
+		{"checkout expired payment", with(payflow.Event{}, "checkout.session.expired", cs("payment")), order("order/cs_1")},
+		{"checkout expired setup", with(payflow.Event{}, "checkout.session.expired", cs("setup")), skip("setup-mode checkout sessions move no money")},
+
+		{"charge refunded", with(pi, "charge.refunded", nil), order("order/pi_1")},
+		// A charge that paid an invoice never reaches an order.
+		{"charge refunded of a subscription invoice", with(pi, "charge.refunded", func(e *payflow.Event) { e.InvoiceID, e.SubscriptionID = "in_1", "sub_1" }),
+			want{routing.SubscriptionWorkflowName, "subscription/sub_1", "", allow}},
+		{"charge refunded of an invoice, subscription unknown", with(pi, "charge.refunded", func(e *payflow.Event) { e.InvoiceID = "in_1" }),
+			skip("refund of invoice in_1's charge: the event does not name its subscription")},
+
+		{"invoice finalized", with(inv, "invoice.finalized", nil), subscription},
+		{"invoice paid", with(inv, "invoice.paid", nil), subscription},
+		{"invoice payment succeeded", with(inv, "invoice.payment_succeeded", nil), subscription},
+		{"invoice payment failed", with(inv, "invoice.payment_failed", nil), subscription},
+		{"invoice action required", with(inv, "invoice.payment_action_required", nil), subscription},
+		{"invoice voided", with(inv, "invoice.voided", nil), subscription},
+		{"invoice uncollectible", with(inv, "invoice.marked_uncollectible", nil), subscription},
+		{"one-off invoice", with(inv, "invoice.paid", func(e *payflow.Event) { e.SubscriptionID = "" }),
+			skip("no subscription on the object (a one-off invoice)")},
+
+		{"sub created", with(sub, "customer.subscription.created", nil), subscription},
+		{"sub updated", with(sub, "customer.subscription.updated", nil), subscription},
+		{"sub deleted", with(sub, "customer.subscription.deleted", nil), subscription},
+		{"sub paused", with(sub, "customer.subscription.paused", nil), subscription},
+		{"sub resumed", with(sub, "customer.subscription.resumed", nil), subscription},
+		{"sub trial ends", with(sub, "customer.subscription.trial_will_end", nil), subscription},
+
+		{"dispute created", with(dp, "charge.dispute.created", nil), dispute},
+		{"dispute updated", with(dp, "charge.dispute.updated", nil), dispute},
+		{"dispute closed", with(dp, "charge.dispute.closed", nil), dispute},
+		{"dispute funds withdrawn", with(dp, "charge.dispute.funds_withdrawn", nil), disputeFunds},
+		{"dispute funds reinstated", with(dp, "charge.dispute.funds_reinstated", nil), disputeFunds},
+		{"dispute without id", payflow.Event{Type: "charge.dispute.created"}, skip("no dispute ID")},
+	}
+
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			covered[tc.ev.Type] = true
+			r, id, skipReason, ok := routing.Resolve(tc.ev)
+			require.True(t, ok, "handled type")
+			require.Equal(t, tc.want.skip, skipReason)
+			require.Equal(t, tc.want.id, id)
+			if tc.want.skip != "" {
+				return
+			}
+			require.Equal(t, tc.want.workflow, r.Workflow)
+			require.Equal(t, tc.want.reuse, r.Reuse)
+			require.NotNil(t, r.Input)
+			// The start argument matches the workflow and names the same key.
+			switch in := r.Input(id, tc.ev).(type) {
+			case routing.OrderInput:
+				require.Equal(t, routing.OrderWorkflowName, r.Workflow)
+				require.Equal(t, id, routing.OrderID(in.OrderID))
+			case routing.SubscriptionInput:
+				require.Equal(t, routing.SubscriptionWorkflowName, r.Workflow)
+				require.Equal(t, id, routing.SubscriptionID(in.State.ID))
+				require.Equal(t, billing.NewSubscription(in.State.ID), in.State)
+			case routing.DisputeInput:
+				require.Equal(t, routing.DisputeWorkflowName, r.Workflow)
+				require.Equal(t, id, routing.DisputeID(in.DisputeID))
+			default:
+				t.Fatalf("unexpected input %T", in)
+			}
+		})
+	}
+	for typ := range routing.Routes {
+		require.True(t, covered[typ], "no test case for %s", typ)
+	}
+
+	_, _, _, ok := routing.Resolve(payflow.Event{Type: "customer.created", CustomerID: "cus_1"})
+	require.False(t, ok, "unhandled types are not routed")
+
+	types := routing.HandledTypes()
+	require.True(t, slices.IsSorted(types))
+	require.Len(t, types, len(routing.Routes))
+}
+
+// Every event type the billing core acts on is subscribed.
+func TestHandledTypesCoverTheCore(t *testing.T) {
+	for _, typ := range []string{
+		"invoice.voided", "invoice.marked_uncollectible", "invoice.finalized",
+		"charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated",
+	} {
+		require.Contains(t, routing.HandledTypes(), typ)
+	}
+}
+
+func TestOwnerStart(t *testing.T) {
+	name, in, reuse, ok := routing.OwnerStart("order/pi_1")
+	require.True(t, ok)
+	require.Equal(t, routing.OrderWorkflowName, name)
+	require.Equal(t, routing.OrderInput{OrderID: "pi_1"}, in)
+	require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, reuse)
+
+	name, in, _, ok = routing.OwnerStart("subscription/sub_1")
+	require.True(t, ok)
+	require.Equal(t, routing.SubscriptionWorkflowName, name)
+	require.Equal(t, routing.SubscriptionInput{State: billing.NewSubscription("sub_1")}, in)
+
+	for _, id := range []string{"dispute/dp_1", "invoice/in_1", ""} {
+		_, _, _, ok := routing.OwnerStart(id)
+		require.False(t, ok, id)
+	}
+}
+
+func TestStartAttributes(t *testing.T) {
+	require.Empty(t, routing.StartAttributes(""))
+	require.Len(t, routing.StartAttributes("cus_1"), 1)
+	require.Equal(t, []string{"StripeCustomerID", "PayflowStatus", "PayflowDunningStage"}, routing.SearchAttributeNames())
+}
+
+// The routing contract is a leaf: the receiver that imports it links
+// neither the activities nor SendGrid nor the Stripe API client.
+func TestRoutingIsALeaf(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/payflow/payflow/routing").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, dep := range strings.Fields(string(out)) {
+		if !strings.HasPrefix(dep, "github.com/payflow/payflow") {
+			continue
+		}
+		switch dep {
+		case "github.com/payflow/payflow", "github.com/payflow/payflow/billing", "github.com/payflow/payflow/routing":
+		default:
+			t.Errorf("routing depends on %s", dep)
+		}
+	}
+}
