@@ -4,8 +4,8 @@
 // payment_intent.succeeded events the way Stripe delivers them (retrying
 // until acknowledged), injects one fault mid-burst, and then checks every
 // effect from the outside: each acknowledged event must end with its order
-// fulfilled in the database and exactly one receipt accepted by SendGrid,
-// from exactly one order workflow run. `make chaos` runs every scenario.
+// fulfilled in the database and exactly one receipt accepted by SendGrid.
+// `make chaos` runs every scenario.
 //
 // Everything is bounded: the burst by its size and rate, retries by a
 // deadline, the wait for effects by -wait, each scenario by its own

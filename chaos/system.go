@@ -25,7 +25,7 @@ import (
 	_ "modernc.org/sqlite" // SQLite: the write lock and the checks
 
 	"github.com/payflow/payflow/fakes/sendgridapi"
-	"github.com/payflow/payflow/workflows"
+	"github.com/payflow/payflow/routing"
 )
 
 const (
@@ -72,8 +72,9 @@ func temporalArgs(bin, dbFile string, port, uiPort int) []string {
 		"--ui-port", strconv.Itoa(uiPort),
 		"--ip", "127.0.0.1",
 		"--namespace", namespace,
-		"--search-attribute", workflows.CustomerIDKey.GetName() + "=Keyword",
-		"--search-attribute", workflows.StatusKey.GetName() + "=Keyword",
+		"--search-attribute", routing.CustomerIDKey.GetName() + "=Keyword",
+		"--search-attribute", routing.StatusKey.GetName() + "=Keyword",
+		"--search-attribute", routing.DunningStageKey.GetName() + "=Keyword",
 		"--sqlite-pragma", "journal_mode=wal",
 		"--sqlite-pragma", "synchronous=normal",
 		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",
