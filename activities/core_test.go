@@ -286,6 +286,16 @@ func TestLookupPaymentOwner(t *testing.T) {
 			billing.PaymentOwner{WorkflowID: "order/pi_once", CustomerID: "cus_O"}, true},
 		{"Stripe knows nothing", billing.LookupPaymentOwner{ChargeID: "ch_nowhere"}, true, billing.PaymentOwner{}, true},
 		{"nothing to look up", billing.LookupPaymentOwner{}, true, billing.PaymentOwner{}, false},
+		// An order run's refund of an invoice's charge names the invoice:
+		// it is looked up by its ID, and no order is considered.
+		{"invoice named: the database by its ID, never an order", billing.LookupPaymentOwner{ChargeID: "ch_db", InvoiceID: "in_db"}, true,
+			billing.PaymentOwner{WorkflowID: "subscription/sub_db", CustomerID: "cus_B", InvoiceID: "in_db", SubscriptionID: "sub_db"}, false},
+		{"invoice named: Stripe's charge → invoice → subscription", billing.LookupPaymentOwner{ChargeID: "ch_in_s", PaymentIntent: "pi_in_s", InvoiceID: "in_s"}, true,
+			billing.PaymentOwner{WorkflowID: "subscription/sub_s", CustomerID: "cus_S", InvoiceID: "in_s", SubscriptionID: "sub_s"}, true},
+		{"invoice named, charge unknown to Stripe: the invoice", billing.LookupPaymentOwner{ChargeID: "ch_nowhere", InvoiceID: "in_s"}, true,
+			billing.PaymentOwner{WorkflowID: "subscription/sub_s", CustomerID: "cus_S", InvoiceID: "in_s", SubscriptionID: "sub_s"}, true},
+		{"invoice named, Stripe knows nothing", billing.LookupPaymentOwner{ChargeID: "ch_nowhere", InvoiceID: "in_nowhere"}, true,
+			billing.PaymentOwner{}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

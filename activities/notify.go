@@ -13,8 +13,10 @@ import (
 	"github.com/payflow/payflow/routing"
 )
 
-// NotifyOwner hands a dispute event to the workflow that owns the disputed
-// payment (an order or a subscription), starting it when it is not running:
+// NotifyOwner hands an event to the workflow that owns the payment (an
+// order or a subscription) — a dispute's event, or a refund an order run
+// found to belong to a subscription's invoice — starting it when it is not
+// running:
 // an order whose run closed weeks ago gets a new run, which seeds itself
 // from the stored order. Signalling twice is harmless: the owner's state
 // remembers the event ID.
@@ -40,6 +42,6 @@ func (a *Activities) NotifyOwner(ctx context.Context, n billing.NotifyOwner) err
 	if err != nil {
 		return fmt.Errorf("notify %s of %s: %w", n.WorkflowID, n.Event.ID, err)
 	}
-	a.logger(ctx).Info("dispute event handed to the payment's owner", "owner", n.WorkflowID, "event_id", n.Event.ID, "type", n.Event.Type)
+	a.logger(ctx).Info("event handed to the payment's owner", "owner", n.WorkflowID, "event_id", n.Event.ID, "type", n.Event.Type)
 	return nil
 }

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -198,9 +199,11 @@ type PaymentRef struct {
 // PaymentRef follows a charge (else a payment intent) to the invoice it
 // paid and that invoice's subscription: charge → invoice → subscription,
 // or payment intent → invoice → subscription (API version 2023-10-16,
-// where charges and payment intents name their invoice). A charge or
-// payment intent Stripe does not know is not an error: Found is false.
-func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent string) (PaymentRef, error) {
+// where charges and payment intents name their invoice). invoiceID, the
+// invoice the event named, is followed when neither the charge nor the
+// intent names one. What Stripe does not know is not an error: Found is
+// false.
+func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent, invoiceID string) (PaymentRef, error) {
 	ref := PaymentRef{ChargeID: chargeID, PaymentIntent: paymentIntent}
 	chargeFound := false
 	if chargeID != "" {
@@ -242,6 +245,7 @@ func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent stri
 			}
 		}
 	}
+	ref.InvoiceID = cmp.Or(ref.InvoiceID, invoiceID)
 	if ref.InvoiceID != "" {
 		p := &stripe.InvoiceParams{}
 		p.Context = ctx
@@ -250,6 +254,7 @@ func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent stri
 			return ref, classify("get invoice "+ref.InvoiceID, err)
 		}
 		if err == nil {
+			ref.Found = true
 			if inv.Subscription != nil {
 				ref.SubscriptionID = inv.Subscription.ID
 			}

@@ -155,17 +155,21 @@ type UpsertSearchAttributes struct {
 	DunningStage string `json:"dunning_stage,omitempty"`
 }
 
-// LookupPaymentOwner asks which order or subscription invoice a disputed
-// charge paid for; the answer comes back through ApplyDisputeOwner.
+// LookupPaymentOwner asks which order or subscription invoice a charge
+// paid for: a disputed charge (DisputeID; the answer comes back through
+// ApplyDisputeOwner), or the charge of an order run's payment that paid
+// invoice InvoiceID (ApplyOrderOwner), which only a subscription can own.
 type LookupPaymentOwner struct {
 	DisputeID     string `json:"dispute_id"`
 	ChargeID      string `json:"charge,omitempty"`
 	PaymentIntent string `json:"payment_intent,omitempty"`
+	InvoiceID     string `json:"invoice,omitempty"`
 }
 
-// NotifyOwner signals the workflow that owns the disputed payment with the
-// dispute event, so the order or subscription applies its consequence to
-// its own access (SignalWithStart: the owner may have closed).
+// NotifyOwner signals the workflow that owns a payment with an event about
+// it — a dispute's, or a refund an order run found to belong to a
+// subscription's invoice — so the order or subscription applies its
+// consequence itself (SignalWithStart: the owner may have closed).
 type NotifyOwner struct {
 	WorkflowID string `json:"workflow_id"`
 	Event      Event  `json:"event"`

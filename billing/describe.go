@@ -45,6 +45,9 @@ func (s Subscription) Describe() string {
 
 // Describe is the one line the Temporal UI shows for the order.
 func (o Order) Describe() string {
+	if o.Invoice != nil {
+		return o.Invoice.describe(o.ID)
+	}
 	line := fmt.Sprintf("order %s: %s", o.ID, o.Status())
 	if o.Paid {
 		line += fmt.Sprintf(" (%s, %s)", FormatAmount(o.Amount, o.Currency), strings.Join(o.ProductsBought(), ", "))

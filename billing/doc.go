@@ -13,18 +13,18 @@
 //
 //	ApplySubscription(s, ev, policy, now)   FireSubscriptionTimer(s, timer, now)
 //	ApplyChargeResult(s, result, now)       ApplyRecheck(s, result, now)
-//	ApplyOrder(o, ev, now)                  OrderFromRecord(row)
+//	ApplyOrder(o, ev, now)                  OrderFromRecord(row)               ApplyOrderOwner(o, owner, now)
 //	ApplyDispute(d, ev, policy, now)        ApplyDisputeOwner(d, owner, now)   FireDisputeTimer(d, timer, now)
 //
 // A workflow is a thin loop: wait for a signal or the earliest of
 // State.Timers(); hand it to the core; run the returned commands in order
 // (activities, timers, search attributes, signals); feed activity answers
 // that the core asked for (RetryCharge → ApplyChargeResult, RecheckInvoice →
-// ApplyRecheck, LookupPaymentOwner → ApplyDisputeOwner) back in; expose the
-// state through the query and Describe() through the UI. The input is
-// billing.Event (FromPayflow converts the receiver's payflow.Event). A
-// duplicate event (same Stripe event ID; the last MaxSeen are kept in the
-// state) returns no commands. Inputs are never modified.
+// ApplyRecheck, LookupPaymentOwner → ApplyDisputeOwner or ApplyOrderOwner)
+// back in; expose the state through the query and Describe() through the
+// UI. The input is billing.Event (FromPayflow converts the receiver's
+// payflow.Event). A duplicate event (same Stripe event ID; the last MaxSeen
+// are kept in the state) returns no commands. Inputs are never modified.
 //
 // # Subscriptions (Subscription)
 //
@@ -111,6 +111,19 @@
 // names the product later). The status is derived from the facts
 // (Order.Status), never from the last event.
 //
+// A payment that paid an invoice is not an order (InvoicePayment, status
+// invoice_payment). The receiver skips its payment_intent.* events, but
+// charge.refunded in API 2023-10-16 names only the invoice's ID, so a
+// refund of a subscription's invoice reaches order/<payment_intent>. A
+// charge event that names an invoice, at an order not paid as a one-off,
+// is forwarded instead of applied: LookupPaymentOwner (with the invoice)
+// asks who owns it, ApplyOrderOwner takes the answer, and NotifyOwner hands
+// every held event to subscription/<sub> — only a subscription is
+// followed. Such a run records no order, changes no access and sends no
+// email; it is Done once the events are handed over. An order paid as a
+// one-off keeps its refunds and disputes even if its charge names an
+// invoice (a guard, e.g. for Checkout's invoice_creation receipts).
+//
 // # Refunds and disputes
 //
 // charge.refunded reports the charge's cumulative amount_refunded and
@@ -125,7 +138,10 @@
 // paid: Stripe neither voids a paid invoice nor cancels the subscription
 // when its payment is refunded, so access keeps following the
 // subscription's status, and a merchant who wants the customer out cancels
-// in Stripe.
+// in Stripe. The refund reaches the subscription directly when the event
+// names it, else through the order run of its payment intent, which
+// forwards it (Orders above); the subscription applies a forwarded refund
+// exactly like a direct one, once (its seen event IDs).
 //
 // A dispute (Dispute, dispute/<id>) alerts the operator, reminds them before
 // the evidence deadline unless evidence was submitted, records

@@ -34,22 +34,28 @@ type Order struct {
 	ChargeID      string `json:"charge,omitempty"`
 	// Products and where they were read from: a stronger source replaces a
 	// weaker one whatever the arrival order (ProductFrom* constants).
-	Products       []string         `json:"products,omitempty"`
-	ProductFrom    string           `json:"product_from,omitempty"`
-	Amount         int64            `json:"amount"`
-	Currency       string           `json:"currency,omitempty"`
-	Paid           bool             `json:"paid"`
-	Fulfilled      bool             `json:"fulfilled"` // receipt sent, access granted (once)
-	Awaiting       bool             `json:"awaiting,omitempty"`
-	Failed         bool             `json:"failed,omitempty"`
-	FailureReason  string           `json:"failure_reason,omitempty"`
-	Closed         string           `json:"closed,omitempty"` // canceled, expired, async_payment_failed (unpaid ends)
-	AmountRefunded int64            `json:"amount_refunded,omitempty"`
-	FullyRefunded  bool             `json:"fully_refunded,omitempty"`
-	Dispute        *DisputeRef      `json:"dispute,omitempty"`
-	Access         []Grant          `json:"access,omitempty"`
-	Search         SearchAttributes `json:"search"`
-	Seen           []string         `json:"seen,omitempty"`
+	Products    []string `json:"products,omitempty"`
+	ProductFrom string   `json:"product_from,omitempty"`
+	Amount      int64    `json:"amount"`
+	Currency    string   `json:"currency,omitempty"`
+	Paid        bool     `json:"paid"`
+	Fulfilled   bool     `json:"fulfilled"` // receipt sent, access granted (once)
+	// Restored: the state was seeded from the stored order (OrderFromRecord)
+	// and no payment event has been applied to it in this run yet.
+	Restored       bool        `json:"restored,omitempty"`
+	Awaiting       bool        `json:"awaiting,omitempty"`
+	Failed         bool        `json:"failed,omitempty"`
+	FailureReason  string      `json:"failure_reason,omitempty"`
+	Closed         string      `json:"closed,omitempty"` // canceled, expired, async_payment_failed (unpaid ends)
+	AmountRefunded int64       `json:"amount_refunded,omitempty"`
+	FullyRefunded  bool        `json:"fully_refunded,omitempty"`
+	Dispute        *DisputeRef `json:"dispute,omitempty"`
+	// Invoice is set when the payment turned out to have paid an invoice:
+	// not an order; its charge events go to the invoice's subscription.
+	Invoice *InvoicePayment  `json:"invoice_payment,omitempty"`
+	Access  []Grant          `json:"access,omitempty"`
+	Search  SearchAttributes `json:"search"`
+	Seen    []string         `json:"seen,omitempty"`
 }
 
 // NewOrder starts the state of order id.
@@ -61,6 +67,9 @@ func (o Order) Source() string { return "order/" + o.ID }
 // Status is derived from the facts, so it does not depend on the order in
 // which they arrived.
 func (o Order) Status() string {
+	if o.Invoice != nil {
+		return OrderInvoicePayment
+	}
 	if o.Paid {
 		switch {
 		case o.FullyRefunded:
@@ -84,9 +93,9 @@ func (o Order) Status() string {
 }
 
 // Done reports an order with nothing left to wait for: paid and handled,
-// or closed unpaid. Later refunds and disputes start a new run seeded with
-// OrderFromRecord.
-func (o Order) Done() bool { return o.Paid || o.Closed != "" }
+// or closed unpaid, or an invoice's payment handed to its owner. Later
+// refunds and disputes start a new run seeded with OrderFromRecord.
+func (o Order) Done() bool { return o.Paid || o.Closed != "" || o.Invoice.settled() }
 
 // ProductsBought is what access is granted for: the products known, or
 // DefaultProduct for a paid order that names none.
@@ -103,6 +112,9 @@ func ApplyOrder(o Order, ev Event, now time.Time) (Order, []Command) {
 	var dup bool
 	if dup, o.Seen = seen(o.Seen, ev.ID); dup {
 		return o, nil
+	}
+	if o.belongsToInvoice(ev) {
+		return o.applyInvoicePayment(ev)
 	}
 	before := o.recordView()
 	var cmds []Command
@@ -143,6 +155,22 @@ func ApplyOrder(o Order, ev Event, now time.Time) (Order, []Command) {
 			note("%s not handled by an order", ev.Type)
 		}
 	}
+	if o.Restored && paymentEvent(ev) {
+		o.Restored = false
+		if o.Fulfilled && !o.FullyRefunded && o.Dispute == nil {
+			// The stored row says fulfilled, but a run that starts from it
+			// cannot tell whether the run that wrote it got as far as the
+			// access change and the receipt: a worker that dies inside a
+			// workflow task leaves its local steps' writes without their
+			// history, and the retried task finds the row already written.
+			// A fresh payment event therefore re-issues both; the access
+			// store and the email ledger (same dedupe key) make each happen
+			// once.
+			o.Access = nil
+			note("fulfilled by an earlier attempt: access and receipt re-issued (each happens once)")
+			cmds = append(cmds, o.email("receipt", PurposeReceipt))
+		}
+	}
 	if o.Paid && !o.Fulfilled && !o.FullyRefunded {
 		o.Fulfilled = true
 		note("paid: fulfilled")
@@ -165,6 +193,17 @@ func ApplyOrder(o Order, ev Event, now time.Time) (Order, []Command) {
 		cmds = append(cmds, UpsertSearchAttributes(sa))
 	}
 	return o, orderCommands(cmds)
+}
+
+// paymentEvent is an event that pays an order.
+func paymentEvent(ev Event) bool {
+	switch ev.Type {
+	case "payment_intent.succeeded", "checkout.session.async_payment_succeeded":
+		return true
+	case "checkout.session.completed":
+		return ev.PaymentStatus == "paid" || ev.PaymentStatus == "no_payment_required"
+	}
+	return false
 }
 
 // absorb copies what the event knows, never replacing a value with an
@@ -277,7 +316,7 @@ const ProductFromStored = "stored"
 func OrderFromRecord(r payflow.Order) Order {
 	o := Order{ID: r.ID, CustomerID: r.CustomerID, Email: r.Email, PaymentIntent: r.PaymentIntent,
 		CheckoutID: r.CheckoutID, ChargeID: r.ChargeID, Amount: r.Amount, Currency: r.Currency,
-		AmountRefunded: r.AmountRefunded, FailureReason: r.FailureReason}
+		AmountRefunded: r.AmountRefunded, FailureReason: r.FailureReason, Restored: true}
 	products := r.Products
 	if len(products) == 0 && r.ProductID != "" {
 		products = []string{r.ProductID} // a row written before Products
@@ -324,5 +363,6 @@ func (o Order) clone() Order {
 	o.Access = slices.Clone(o.Access)
 	o.Seen = slices.Clone(o.Seen)
 	o.Dispute = o.Dispute.clone()
+	o.Invoice = o.Invoice.clone()
 	return o
 }

@@ -39,6 +39,10 @@ type seedCase struct {
 	status       string
 	recordRefund bool
 	refundEmail  bool
+	// reissued: the receipt (same dedupe key, so the ledger sends it
+	// once) and the grants are issued again, because the run that stored
+	// "fulfilled" may have died before either.
+	reissued bool
 }
 
 func TestOrderFromRecordPaidStatuses(t *testing.T) {
@@ -49,36 +53,36 @@ func TestOrderFromRecordPaidStatuses(t *testing.T) {
 		events   map[string]seedCase
 	}{
 		{payflow.OrderFulfilled, 0, AccessGranted, map[string]seedCase{
-			"partial refund":    {"", OrderPartiallyRefunded, true, false},
-			"full refund":       {AccessRevoked, OrderRefunded, true, true},
-			"dispute created":   {AccessSuspended, OrderFulfilled, false, false},
-			"dispute won":       {"", OrderFulfilled, false, false},
-			"dispute lost":      {AccessRevoked, OrderDisputed, false, false},
-			"duplicate payment": {"", OrderFulfilled, false, false},
+			"partial refund":    {"", OrderPartiallyRefunded, true, false, false},
+			"full refund":       {AccessRevoked, OrderRefunded, true, true, false},
+			"dispute created":   {AccessSuspended, OrderFulfilled, false, false, false},
+			"dispute won":       {"", OrderFulfilled, false, false, false},
+			"dispute lost":      {AccessRevoked, OrderDisputed, false, false, false},
+			"duplicate payment": {AccessGranted, OrderFulfilled, false, false, true},
 		}},
 		{payflow.OrderPartiallyRefunded, 1000, AccessGranted, map[string]seedCase{
-			"partial refund":    {"", OrderPartiallyRefunded, true, false},
-			"full refund":       {AccessRevoked, OrderRefunded, true, true},
-			"dispute created":   {AccessSuspended, OrderPartiallyRefunded, false, false},
-			"dispute won":       {"", OrderPartiallyRefunded, false, false},
-			"dispute lost":      {AccessRevoked, OrderDisputed, false, false},
-			"duplicate payment": {"", OrderPartiallyRefunded, false, false},
+			"partial refund":    {"", OrderPartiallyRefunded, true, false, false},
+			"full refund":       {AccessRevoked, OrderRefunded, true, true, false},
+			"dispute created":   {AccessSuspended, OrderPartiallyRefunded, false, false, false},
+			"dispute won":       {"", OrderPartiallyRefunded, false, false, false},
+			"dispute lost":      {AccessRevoked, OrderDisputed, false, false, false},
+			"duplicate payment": {AccessGranted, OrderPartiallyRefunded, false, false, true},
 		}},
 		{payflow.OrderRefunded, 5000, AccessRevoked, map[string]seedCase{
-			"partial refund":    {"", OrderRefunded, false, false}, // stale: already fully refunded
-			"full refund":       {"", OrderRefunded, false, false}, // already recorded and confirmed
-			"dispute created":   {"", OrderRefunded, false, false},
-			"dispute won":       {"", OrderRefunded, false, false},
-			"dispute lost":      {"", OrderRefunded, false, false},
-			"duplicate payment": {"", OrderRefunded, false, false},
+			"partial refund":    {"", OrderRefunded, false, false, false}, // stale: already fully refunded
+			"full refund":       {"", OrderRefunded, false, false, false}, // already recorded and confirmed
+			"dispute created":   {"", OrderRefunded, false, false, false},
+			"dispute won":       {"", OrderRefunded, false, false, false},
+			"dispute lost":      {"", OrderRefunded, false, false, false},
+			"duplicate payment": {"", OrderRefunded, false, false, false},
 		}},
 		{payflow.OrderDisputed, 0, AccessRevoked, map[string]seedCase{
-			"partial refund":    {"", OrderDisputed, true, false},
-			"full refund":       {"", OrderRefunded, true, true},
-			"dispute created":   {"", OrderDisputed, false, false}, // a closed dispute never reopens
-			"dispute won":       {"", OrderDisputed, false, false},
-			"dispute lost":      {"", OrderDisputed, false, false},
-			"duplicate payment": {"", OrderDisputed, false, false},
+			"partial refund":    {"", OrderDisputed, true, false, false},
+			"full refund":       {"", OrderRefunded, true, true, false},
+			"dispute created":   {"", OrderDisputed, false, false, false}, // a closed dispute never reopens
+			"dispute won":       {"", OrderDisputed, false, false, false},
+			"dispute lost":      {"", OrderDisputed, false, false, false},
+			"duplicate payment": {"", OrderDisputed, false, false, false},
 		}},
 	} {
 		t.Run(st.status, func(t *testing.T) {
@@ -136,14 +140,42 @@ func checkSeededRun(t *testing.T, seed, o Order, cmds []Command, want seedCase) 
 	if got := len(of[RecordRefund](cmds)) > 0; got != want.recordRefund {
 		t.Errorf("refund recorded %v, want %v (%s)", got, want.recordRefund, names(cmds))
 	}
-	if hasPurpose(cmds, PurposeReceipt) {
-		t.Errorf("a second receipt: %v", emailKeys(cmds))
+	receipts := 0
+	for _, e := range of[SendEmail](cmds) {
+		if e.Purpose == PurposeReceipt {
+			receipts++
+			if e.DedupeKey != "order/pi_1/receipt" {
+				t.Errorf("re-issued receipt under another key %q: the ledger would send it twice", e.DedupeKey)
+			}
+		}
+	}
+	if want.reissued != (receipts == 1) || receipts > 1 {
+		t.Errorf("%d receipts, re-issue wanted %v: %v", receipts, want.reissued, emailKeys(cmds))
 	}
 	if got := hasPurpose(cmds, PurposeRefund); got != want.refundEmail {
 		t.Errorf("refund email %v, want %v: %v", got, want.refundEmail, emailKeys(cmds))
 	}
 	if got := len(of[UpsertSearchAttributes](cmds)) > 0; got != (want.status != seed.Status()) {
 		t.Errorf("search attribute upsert %v for %s → %s", got, seed.Status(), want.status)
+	}
+}
+
+// A worker died inside the first run's workflow task after its local steps
+// stored the order fulfilled, before the receipt: the retried task starts
+// from that row and must still issue the receipt and the grants.
+func TestOrderFromRecordCrashAfterStoringFulfilled(t *testing.T) {
+	o, cmds := ApplyOrder(OrderFromRecord(storedOrder(payflow.OrderFulfilled, 0)), piSucceeded("evt_1", "prod_a"), t0)
+	if !hasPurpose(cmds, PurposeReceipt) || o.Restored {
+		t.Fatalf("no receipt re-issued: %s", names(cmds))
+	}
+	for _, p := range seedProducts {
+		if effective(rows(cmds), p) != AccessGranted {
+			t.Errorf("%s not granted again: %+v", p, of[SetAccess](cmds))
+		}
+	}
+	// A second payment event in the same run issues nothing more.
+	if _, cmds := ApplyOrder(o, piSucceeded("evt_2", "prod_a"), t0); hasPurpose(cmds, PurposeReceipt) || len(of[SetAccess](cmds)) != 0 {
+		t.Errorf("issued again: %s", names(cmds))
 	}
 }
 
@@ -247,8 +279,7 @@ func TestOrderFromRecordProducts(t *testing.T) {
 		}
 		// A source naming the product later replaces "default".
 		o, cmds := ApplyOrder(o, checkoutCompleted("evt_cs", "prod_course"), t0)
-		if effective(rows(cmds), "prod_course") != AccessGranted || effective(rows(cmds), DefaultProduct) != AccessRevoked ||
-			hasPurpose(cmds, PurposeReceipt) {
+		if effective(rows(cmds), "prod_course") != AccessGranted || effective(rows(cmds), DefaultProduct) != AccessRevoked {
 			t.Errorf("%s", names(cmds))
 		}
 	})
@@ -257,8 +288,13 @@ func TestOrderFromRecordProducts(t *testing.T) {
 		ev := checkoutCompleted("evt_cs")
 		ev.Products, ev.ProductFrom = []string{"prod_b"}, ProductFromCheckoutMetadata
 		o, cmds := ApplyOrder(seed, ev, t0)
-		if !slices.Equal(o.ProductsBought(), seedProducts) || len(of[SetAccess](cmds)) != 0 {
+		if !slices.Equal(o.ProductsBought(), seedProducts) {
 			t.Errorf("products %v, %s", o.ProductsBought(), names(cmds))
+		}
+		for _, a := range of[SetAccess](cmds) {
+			if a.Status != AccessGranted || !slices.Contains(seedProducts, a.ProductID) {
+				t.Errorf("access %+v", a)
+			}
 		}
 	})
 	t.Run("line items after the run closed on the payment", func(t *testing.T) {
@@ -267,7 +303,7 @@ func TestOrderFromRecordProducts(t *testing.T) {
 		r := storedOrder(payflow.OrderFulfilled, 0)
 		r.Products, r.ProductID = []string{"prod_meta"}, "prod_meta"
 		o, cmds := ApplyOrder(OrderFromRecord(r), checkoutCompleted("evt_cs", "prod_course"), t0)
-		if !slices.Equal(o.ProductsBought(), []string{"prod_course"}) || hasPurpose(cmds, PurposeReceipt) {
+		if !slices.Equal(o.ProductsBought(), []string{"prod_course"}) {
 			t.Errorf("products %v, %s", o.ProductsBought(), names(cmds))
 		}
 		if effective(rows(cmds), "prod_course") != AccessGranted || effective(rows(cmds), "prod_meta") != AccessRevoked {

@@ -78,8 +78,12 @@ func TestCoreEventsEndToEnd(t *testing.T) {
 	if got := sentWith("order/" + pi); len(got) != 1 || got["order/"+pi+"/receipt"] != 1 {
 		t.Fatalf("SendGrid received %v, want one receipt", got)
 	}
-	if h := historyOf(t, routing.OrderID(pi)); h.tasks["SendEmail"] || h.local["SetAccess"] || !h.local["LoadOrder"] {
-		t.Errorf("the second run repeated effects or did not start from the stored order: tasks %v, local %v", h.tasks, h.local)
+	// The second run starts from the stored order. It re-issues the grant
+	// and the receipt (it cannot tell whether the run that stored
+	// "fulfilled" lived to do them); the access store and the email ledger
+	// make each happen once, as the counts above show.
+	if h := historyOf(t, routing.OrderID(pi)); !h.local["LoadOrder"] {
+		t.Errorf("the second run did not start from the stored order: tasks %v, local %v", h.tasks, h.local)
 	}
 	_, attrs := describe(t, routing.OrderID(pi))
 	if attrs["StripeCustomerID"] != cus || attrs["PayflowStatus"] != billing.OrderFulfilled {

@@ -38,6 +38,10 @@ func TestRecordHistories(t *testing.T) {
 		"subscription/sub_dun_rec", "subscription/sub_dun_lost", "subscription/sub_upgrade", "subscription/sub_core1",
 		// a dispute: owner lookup, forwarding, close.
 		"dispute/dp_lost",
+		// a refund of an invoice's charge: the order run that looks up the
+		// subscription and forwards it (then a late duplicate's run), and
+		// the subscription that applies it.
+		"order/pi_invref_db", "subscription/sub_invref_db",
 	}
 	for _, id := range ids {
 		resp, err := sys.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{

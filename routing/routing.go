@@ -24,9 +24,10 @@ const (
 	// `payflow reconcile`) into the workflow that owns it.
 	SignalEvent = "stripe-event"
 	// SignalOwnerEvent carries one billing.Event that a dispute workflow
-	// forwards to the owner of the disputed payment (billing.NotifyOwner).
-	// The dispute workflow has already recorded the event in the ledger, so
-	// the owner dedupes it by its own state only.
+	// forwards to the owner of the disputed payment, or an order run to the
+	// subscription whose invoice its payment paid (billing.NotifyOwner).
+	// The forwarding workflow has already recorded the event in the ledger,
+	// so the owner dedupes it by its own state only.
 	SignalOwnerEvent = "owner-event"
 	// QueryState returns the workflow's whole state as JSON.
 	QueryState = "state"
@@ -42,8 +43,9 @@ const (
 // Search attributes, registered by `payflow dev` and `payflow migrate`.
 // PayflowStatus is Stripe's subscription status on subscriptions
 // (incomplete, incomplete_expired, trialing, active, past_due, unpaid,
-// paused, canceled), the order's status on orders (billing.Order.Status)
-// and payflow's dispute status on disputes (needs_response, under_review,
+// paused, canceled), the order's status on orders (billing.Order.Status;
+// invoice_payment for a run whose payment paid an invoice and whose events
+// went to the subscription) and payflow's dispute status on disputes (needs_response, under_review,
 // won, lost). PayflowDunningStage is set on subscriptions only: none,
 // retrying, awaiting_customer, suspended, final.
 var (
@@ -187,21 +189,22 @@ func subscriptionKey(e payflow.Event) (string, string) {
 }
 
 // refundKey sends a refund to the payment's owner: the subscription whose
-// invoice the charge paid, or the order. A charge that paid an invoice
-// never reaches an order. When the event names the invoice but not its
-// subscription (API 2023-10-16 renders charge.invoice as an ID and has no
-// subscription on the charge), the refund is acknowledged and skipped: the
-// receiver holds no state to look the invoice up, and a refund changes no
-// access by the billing core's rules (a refunded invoice stays paid; the
-// subscription's status decides). The receiver logs and counts it as
-// skipped; `payflow reconcile` can replay it once the receiver can read
-// the subscription.
+// invoice the charge paid, or the order. When the event names the invoice
+// but not its subscription (API 2023-10-16 renders charge.invoice as an ID
+// and has no subscription on the charge), the receiver, which holds no
+// state, sends it to order/<payment_intent>: the order core sees a charge
+// that paid an invoice, does not treat it as an order, looks the invoice's
+// subscription up (the database, then Stripe) and forwards the refund to
+// it (signal owner-event), and the run ends having recorded, granted and
+// sent nothing (billing.InvoicePayment).
 func refundKey(e payflow.Event) (string, string) {
-	if e.SubscriptionID != "" {
+	switch {
+	case e.SubscriptionID != "":
 		return SubscriptionID(e.SubscriptionID), ""
-	}
-	if e.InvoiceID != "" {
-		return "", "refund of invoice " + e.InvoiceID + "'s charge: the event does not name its subscription"
+	case e.InvoiceID != "" && e.PaymentIntent != "":
+		return OrderID(e.PaymentIntent), ""
+	case e.InvoiceID != "":
+		return "", "refund of invoice " + e.InvoiceID + "'s charge: the event names neither its subscription nor its payment intent"
 	}
 	return orderKey(e)
 }
@@ -297,8 +300,8 @@ func targetOf(id string) (Route, bool) {
 	return Route{}, false
 }
 
-// OwnerStart is how billing.NotifyOwner reaches the owner of a disputed
-// payment (an order or a subscription): the workflow to start if it is
+// OwnerStart is how billing.NotifyOwner reaches the owner of a payment
+// (an order or a subscription): the workflow to start if it is
 // not running and its input. A closed owner gets a new run (an order
 // seeds itself from the database).
 func OwnerStart(workflowID string) (workflow string, input any, reuse enumspb.WorkflowIdReusePolicy, ok bool) {

@@ -77,11 +77,15 @@ func TestResolveRoutesEveryType(t *testing.T) {
 		{"checkout expired setup", with(payflow.Event{}, "checkout.session.expired", cs("setup")), skip("setup-mode checkout sessions move no money")},
 
 		{"charge refunded", with(pi, "charge.refunded", nil), order("order/pi_1")},
-		// A charge that paid an invoice never reaches an order.
 		{"charge refunded of a subscription invoice", with(pi, "charge.refunded", func(e *payflow.Event) { e.InvoiceID, e.SubscriptionID = "in_1", "sub_1" }),
 			want{routing.SubscriptionWorkflowName, "subscription/sub_1", "", allow}},
+		// API 2023-10-16: the charge names its invoice, not the subscription.
+		// The order run of its payment intent finds the subscription and
+		// forwards the refund (billing.InvoicePayment); it is never fulfilled.
 		{"charge refunded of an invoice, subscription unknown", with(pi, "charge.refunded", func(e *payflow.Event) { e.InvoiceID = "in_1" }),
-			skip("refund of invoice in_1's charge: the event does not name its subscription")},
+			order("order/pi_1")},
+		{"charge refunded of an invoice, no payment intent", with(payflow.Event{ChargeID: "ch_1", InvoiceID: "in_1"}, "charge.refunded", nil),
+			skip("refund of invoice in_1's charge: the event names neither its subscription nor its payment intent")},
 
 		{"invoice finalized", with(inv, "invoice.finalized", nil), subscription},
 		{"invoice paid", with(inv, "invoice.paid", nil), subscription},

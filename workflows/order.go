@@ -27,17 +27,23 @@ type orderRun struct {
 	order billing.Order
 	steps []routing.Step
 	cmds  *runner
+	// seeded: an earlier run stored the order. received: an event from
+	// the receiver reached this run.
+	seeded, received bool
 }
 
 // OrderWorkflow is one one-off payment, order/<payment_intent>: each Stripe
 // event about it goes to billing.ApplyOrder, whose commands (record the
 // order, grant access, send the receipt, …) run in order. The run ends once
 // the order is paid or closed unpaid; a refund or dispute weeks later starts
-// a new run, which begins from the stored order.
+// a new run, which begins from the stored order. A refund of a payment that
+// paid an invoice is not an order's: the core asks who owns the invoice
+// (LookupPaymentOwner, answered through billing.ApplyOrderOwner), hands the
+// event to that subscription, and the run ends.
 func OrderWorkflow(ctx workflow.Context, in routing.OrderInput) (OrderView, error) {
 	wf := &orderRun{ctx: ctx, in: in, order: billing.NewOrder(in.OrderID)}
 	wf.cmds = &runner{ctx: ctx, local: true, steps: &wf.steps, describe: func() string { return wf.order.Describe() },
-		answer: func(any) []billing.Command { return nil }}
+		answer: wf.answer}
 	if err := workflow.SetQueryHandler(ctx, routing.QueryState, func() (OrderView, error) { return wf.view(), nil }); err != nil {
 		return wf.view(), err
 	}
@@ -65,7 +71,7 @@ func (wf *orderRun) run() error {
 		got, ok := pending(w.events, w.owner)
 		switch {
 		case ok:
-		case wf.settled() || gaveUp:
+		case wf.settled() || gaveUp || wf.heldNothing():
 			return nil // signals drained: none is dropped
 		default:
 			// Only an unpaid order gives up waiting; a paid one under
@@ -98,6 +104,13 @@ func (wf *orderRun) settled() bool {
 	return true
 }
 
+// heldNothing: every event this run received was applied by an earlier
+// run (a late duplicate) and no order is stored, as for a payment that
+// paid an invoice: there is nothing to wait for.
+func (wf *orderRun) heldNothing() bool {
+	return wf.received && !wf.seeded && len(wf.order.Seen) == 0
+}
+
 // seed starts the run from the stored order, if an earlier run stored one.
 func (wf *orderRun) seed() error {
 	var stored *payflow.Order
@@ -105,6 +118,7 @@ func (wf *orderRun) seed() error {
 		return err
 	}
 	if stored != nil {
+		wf.seeded = true
 		wf.order = billing.OrderFromRecord(*stored)
 		wf.cmds.note("stored order loaded: " + wf.order.Status())
 	}
@@ -114,6 +128,7 @@ func (wf *orderRun) seed() error {
 func (wf *orderRun) handle(got outcome) error {
 	ev := got.forward
 	if got.event != nil {
+		wf.received = true
 		fresh, err := wf.cmds.firstTime(wf.order.Seen, *got.event)
 		if err != nil || !fresh {
 			return err
@@ -124,4 +139,16 @@ func (wf *orderRun) handle(got outcome) error {
 	order, cmds := billing.ApplyOrder(wf.order, *ev, workflow.Now(wf.ctx))
 	wf.order = order
 	return wf.cmds.run(cmds)
+}
+
+// answer feeds the owner of an invoice's payment back to the core, which
+// forwards the events it held.
+func (wf *orderRun) answer(result any) []billing.Command {
+	owner, ok := result.(billing.PaymentOwner)
+	if !ok {
+		return nil
+	}
+	o, cmds := billing.ApplyOrderOwner(wf.order, owner, workflow.Now(wf.ctx))
+	wf.order = o
+	return cmds
 }
