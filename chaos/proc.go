@@ -245,21 +245,3 @@ func waitOK(ctx context.Context, within time.Duration, p *Proc, urls ...string) 
 	}
 	return fmt.Errorf("%s: %s not ready after %s (last: %s)\n%s", p.Name, strings.Join(urls, " or "), within, last, p.Tail(15))
 }
-
-// cleanEnv is os.Environ without anything that configures payflow,
-// Temporal's client, Stripe or SendGrid, plus extra.
-func cleanEnv(extra ...string) []string {
-	drop := []string{"STRIPE_", "SENDGRID_", "DATABASE_URL=", "TEMPORAL_", "PAYFLOW_", "DUNNING_", "LOG_LEVEL=", "LOG_FORMAT=",
-		"WEBHOOK_", "PROVISIONING_", "EMAIL_FROM=", "ALERT_EMAIL="}
-	var env []string
-next:
-	for _, kv := range os.Environ() {
-		for _, d := range drop {
-			if strings.HasPrefix(kv, d) {
-				continue next
-			}
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}

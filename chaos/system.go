@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/payflow/payflow/internal/localrun"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,7 +26,6 @@ import (
 	_ "modernc.org/sqlite" // SQLite: the write lock and the checks
 
 	"github.com/payflow/payflow/fakes/sendgridapi"
-	"github.com/payflow/payflow/routing"
 )
 
 const (
@@ -62,25 +62,10 @@ type system struct {
 	check *sql.DB
 }
 
-// temporalArgs are payflow dev's dev server flags (cmd/payflow
-// devServerArgs): a file database, so a kill -9 and a restart keep every
-// workflow, and the same tuning.
+// temporalArgs are payflow dev's dev server flags: a file database, so a
+// kill -9 and a restart keep every workflow, and the same tuning.
 func temporalArgs(bin, dbFile string, port, uiPort int) []string {
-	return []string{bin, "server", "start-dev",
-		"--db-filename", dbFile,
-		"--port", strconv.Itoa(port),
-		"--ui-port", strconv.Itoa(uiPort),
-		"--ip", "127.0.0.1",
-		"--namespace", namespace,
-		"--search-attribute", routing.CustomerIDKey.GetName() + "=Keyword",
-		"--search-attribute", routing.StatusKey.GetName() + "=Keyword",
-		"--search-attribute", routing.DunningStageKey.GetName() + "=Keyword",
-		"--sqlite-pragma", "journal_mode=wal",
-		"--sqlite-pragma", "synchronous=normal",
-		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",
-		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
-		"--log-level", "warn",
-	}
+	return append([]string{bin}, localrun.DevServerArgs(dbFile, port, uiPort, namespace)...)
 }
 
 func ports(n int) ([]int, error) {
@@ -131,7 +116,7 @@ func startSystem(ctx context.Context, cfg Config, sc Scenario, dir string, logf 
 	}
 
 	// Temporal.
-	s.temporal = NewProc("temporal", filepath.Join(dir, "temporal.log"), dir, cleanEnv(),
+	s.temporal = NewProc("temporal", filepath.Join(dir, "temporal.log"), dir, localrun.CleanEnv(),
 		temporalArgs(cfg.Temporal, filepath.Join(dir, "temporal.db"), tport, uiport)...)
 	if err := s.startTemporal(ctx); err != nil {
 		return s, err
@@ -142,7 +127,7 @@ func startSystem(ctx context.Context, cfg Config, sc Scenario, dir string, logf 
 		return s, fmt.Errorf("connect to Temporal: %w", err)
 	}
 
-	env := cleanEnv(
+	env := localrun.CleanEnv(
 		"STRIPE_WEBHOOK_SECRET="+s.secret,
 		"SENDGRID_API_KEY="+sendgridKey, "SENDGRID_API_BASE="+sgURL, "EMAIL_FROM="+emailFrom,
 		"DATABASE_URL="+s.dbURL,

@@ -6,18 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/payflow/payflow/internal/localrun"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
 )
@@ -25,36 +24,6 @@ import (
 // TemporalCLIVersion is the pinned Temporal CLI that `make dev` installs
 // from the Go module proxy into .tools/bin.
 const TemporalCLIVersion = "v1.5.1"
-
-// devServerArgs are the dev server's flags, tuned for throughput (measured in
-// BENCHMARKS.md against a default-configured dev server):
-//   - storage in WAL mode with synchronous=normal: far fewer syncs and no
-//     reader/writer lock-out (a crash of the machine can lose the last
-//     commits of a dev database, not corrupt it);
-//   - the search attribute cache is trusted: the dev server's own default
-//     re-reads the search attributes from the database on every use, so that
-//     attributes created while it runs show at once; payflow's three are created
-//     at start-up, before any workflow;
-//   - eager activity execution: an activity scheduled by a worker that has a
-//     free slot comes back in the workflow task's response, without a trip
-//     through the task queue.
-func devServerArgs(dbFile string, port, uiPort int, namespace string) []string {
-	return []string{"server", "start-dev",
-		"--db-filename", dbFile,
-		"--port", strconv.Itoa(port),
-		"--ui-port", strconv.Itoa(uiPort),
-		"--ip", "127.0.0.1",
-		"--namespace", namespace,
-		"--search-attribute", routing.CustomerIDKey.GetName() + "=Keyword",
-		"--search-attribute", routing.StatusKey.GetName() + "=Keyword",
-		"--search-attribute", routing.DunningStageKey.GetName() + "=Keyword",
-		"--sqlite-pragma", "journal_mode=wal",
-		"--sqlite-pragma", "synchronous=normal",
-		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",
-		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
-		"--log-level", "warn",
-	}
-}
 
 // findTemporal locates the pinned CLI: -temporal flag, $PAYFLOW_TEMPORAL_BIN,
 // ./.tools/bin/temporal (where make installs it), then $PATH.
@@ -244,7 +213,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	// workflows. It gets its own process group: Ctrl-C reaches us, and we
 	// stop it in order after the worker.
 	dbFile, _ := filepath.Abs(filepath.Join(*dir, "temporal.db"))
-	cmd := exec.Command(bin, devServerArgs(dbFile, *port, *uiPort, cfg.TemporalNamespace)...)
+	cmd := exec.Command(bin, localrun.DevServerArgs(dbFile, *port, *uiPort, cfg.TemporalNamespace)...)
 	logFile, err := os.OpenFile(filepath.Join(*dir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err

@@ -345,15 +345,22 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	// The ops port is bound before polling starts: a worker that cannot
+	// serve its probes exits before it takes any task.
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("PAYFLOW_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
 	w := newWorker(c, cfg, st, log, tel.reg, tune)
 	if err := w.Start(); err != nil {
+		ln.Close()
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	hs := &http.Server{Addr: cfg.MetricsAddr, Handler: workerMux(tel.reg, readiness(c, st)), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: workerMux(tel.reg, readiness(c, st)), ReadHeaderTimeout: 5 * time.Second}
 	log.Info("worker running", "task_queue", cfg.TaskQueue, "metrics", cfg.MetricsAddr)
 	return serveUntilDone(ctx, log, func() error {
-		err := hs.ListenAndServe()
+		err := hs.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}

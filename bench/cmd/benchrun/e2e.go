@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/payflow/payflow/internal/localrun"
 	"io"
 	"log/slog"
 	"net/http"
@@ -525,7 +526,7 @@ func e2ePayflow(ctx context.Context, cfg config, res *results, out *E2EResult) e
 	secret := payloads.NewSecret()
 	raddr := fmt.Sprintf("127.0.0.1:%d", rport)
 	logf("e2e: starting payflow dev (Temporal on 127.0.0.1:%d, receiver on %s)", tport, raddr)
-	dev, err := proc.Start("payflow dev", filepath.Join(dir, "payflow-dev.log"), dir, proc.CleanEnv("STRIPE_WEBHOOK_SECRET="+secret),
+	dev, err := proc.Start("payflow dev", filepath.Join(dir, "payflow-dev.log"), dir, localrun.CleanEnv("STRIPE_WEBHOOK_SECRET="+secret),
 		cfg.Payflow, "dev", "-dir", dir, "-temporal-port", strconv.Itoa(tport), "-ui-port", strconv.Itoa(uiport),
 		"-addr", raddr, "-temporal", cfg.Temporal)
 	if err != nil {
@@ -638,7 +639,7 @@ func e2eDefault(ctx context.Context, cfg config, res *results, out *E2EResult) e
 	logf("e2e: starting a default-configured Temporal dev server on %s", addr)
 	// payflow dev's flags without --sqlite-pragma: the dev server's default
 	// storage settings (still a file, as payflow dev uses one).
-	srv, err := proc.Start("temporal (default)", filepath.Join(dir, "temporal.log"), dir, proc.CleanEnv(), cfg.Temporal,
+	srv, err := proc.Start("temporal (default)", filepath.Join(dir, "temporal.log"), dir, localrun.CleanEnv(), cfg.Temporal,
 		"server", "start-dev", "--db-filename", filepath.Join(dir, "temporal.db"), "--port", strconv.Itoa(tport),
 		"--ui-port", strconv.Itoa(uiport), "--ip", "127.0.0.1", "--namespace", namespace,
 		"--search-attribute", routing.CustomerIDKey.GetName()+"=Keyword",

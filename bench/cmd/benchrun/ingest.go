@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/payflow/payflow/internal/localrun"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,7 +134,7 @@ func startServers(ctx context.Context, cfg config, res *results, secret string) 
 		servers = append(servers, s)
 		return proc.WaitTCP(addr, 30*time.Second, p)
 	}
-	env := proc.CleanEnv("STRIPE_WEBHOOK_SECRET=" + secret)
+	env := localrun.CleanEnv("STRIPE_WEBHOOK_SECRET=" + secret)
 	stopAll := func() {
 		for _, s := range servers {
 			_ = s.p.Stop(10*time.Second, true)

@@ -235,24 +235,6 @@ func WaitTCP(addr string, within time.Duration, p *Proc) error {
 	return fmt.Errorf("nothing listening on %s after %s", addr, within)
 }
 
-// CleanEnv is os.Environ without the variables that configure payflow,
-// Temporal's client or Stripe, plus extra.
-func CleanEnv(extra ...string) []string {
-	drop := []string{"STRIPE_", "SENDGRID_", "DATABASE_URL=", "TEMPORAL_", "PAYFLOW_", "DUNNING_", "LOG_LEVEL=", "LOG_FORMAT=",
-		"WEBHOOK_", "PROVISIONING_", "EMAIL_FROM=", "ALERT_EMAIL="}
-	var env []string
-next:
-	for _, kv := range os.Environ() {
-		for _, d := range drop {
-			if strings.HasPrefix(kv, d) {
-				continue next
-			}
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
 // Adopt wraps a process this one did not start (to read its CPU and
 // memory; it is never stopped through the result).
 func Adopt(name string, pid int) *Proc {
