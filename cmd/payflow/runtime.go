@@ -115,17 +115,18 @@ func temporalOptions(cfg config.Config, log *slog.Logger, metrics client.Metrics
 // registerSearchAttributes adds StripeCustomerID, PayflowStatus and
 // PayflowDunningStage to the namespace; already registered is fine.
 func registerSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: namespace,
-		SearchAttributes: map[string]enumspb.IndexedValueType{
-			routing.CustomerIDKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-			routing.StatusKey.GetName():       enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-			routing.DunningStageKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		},
-	})
-	var exists *serviceerror.AlreadyExists
-	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("register search attributes: %w", err)
+	// One call per attribute: a namespace that already has the older ones
+	// (an upgrade) still gets the new one, whatever the server answers for
+	// those that exist.
+	for _, name := range routing.SearchAttributeNames() {
+		_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+			Namespace:        namespace,
+			SearchAttributes: map[string]enumspb.IndexedValueType{name: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+		})
+		var exists *serviceerror.AlreadyExists
+		if err != nil && !errors.As(err, &exists) {
+			return fmt.Errorf("register search attribute %s: %w", name, err)
+		}
 	}
 	return nil
 }
