@@ -15,6 +15,8 @@ func (s Subscription) Describe() string {
 	for _, c := range s.Campaigns {
 		p := []string{fmt.Sprintf("invoice %s failed %s", c.InvoiceID, FormatDate(c.FailedAt))}
 		switch {
+		case c.Final && c.Policy.Mode == ModeStripe:
+			p = append(p, "Stripe's retries ended unrecovered")
 		case c.Final:
 			p = append(p, "final action "+c.Policy.FinalAction+" taken")
 		case c.ActionRequired:

@@ -94,7 +94,21 @@
 // stale view never punishes a payer; if the final action is due when grace
 // ends, it supersedes the suspension. A payment at any moment, or the
 // invoice voided or marked uncollectible, ends that invoice's campaign;
-// cancellation ends every campaign without emails. The dunning stage (none,
+// cancellation ends every campaign without emails. In stripe mode Stripe's
+// own end of its retries (the subscription unpaid or canceled, the invoice
+// uncollectible or void) is the campaign's final step instead: one final
+// notice, counted unrecovered, stage final (stripeend.go). Policy.Plan is
+// the timeline a policy gives (payflow config prints it, Policy.Warnings
+// names steps that coincide). In payflow mode a campaign that will retry
+// first takes its invoice over from Stripe (auto_advance=false: Smart
+// Retries never charge it too) and hands it back only if it ends while the
+// invoice is open and the subscription alive; a refused takeover falls the
+// campaign back to stripe mode with an operator alert. The final actions
+// mean in Stripe what they say: cancel cancels, unpaid marks the invoice
+// uncollectible and pauses collection (mark_uncollectible), none pauses
+// collection (keep_as_draft); a later payment lifts the pause
+// (takeover.go). A side effect refused for good is alerted
+// to the operator once (RefusedEffect). The dunning stage (none,
 // retrying, awaiting_customer, suspended, final) is the subscription's most
 // advanced campaign's, a search attribute of its own beside the status; it
 // goes back to none when the last campaign ends.
@@ -165,7 +179,9 @@
 // RecordSubscription, RecordInvoice, RecordOrder, RecordRefund,
 // RecordDispute, SetAccess, SendEmail (purpose, dedupe key, vars; Render
 // turns them into subject and body in the activity), RetryCharge,
-// RecheckInvoice, CancelSubscription, ScheduleTimer, CancelTimers,
+// RecheckInvoice, CancelSubscription, TakeOverInvoice (answered through
+// ApplyTakeover), HandBackInvoice, MarkInvoiceUncollectible,
+// PauseCollection, ResumeCollection, ScheduleTimer, CancelTimers,
 // UpsertSearchAttributes, LookupPaymentOwner, NotifyOwner, Note. Within one
 // call they are ordered records, access, Stripe calls and signals, timers,
 // search attributes, emails, notes.

@@ -26,6 +26,16 @@ type Campaign struct {
 	SuspendPending bool       `json:"suspend_pending,omitempty"`
 	FinalPending   bool       `json:"final_pending,omitempty"`
 	Final          bool       `json:"final"` // final action taken; a late payment still recovers
+	// Who collects the invoice (takeover.go): TakeoverPending while Stripe
+	// is asked to stop its automatic collection, TakenOver once it did
+	// (payflow retries alone), TakeoverRefused when it refused and the
+	// campaign fell back to stripe mode.
+	TakeoverPending bool `json:"takeover_pending,omitempty"`
+	TakenOver       bool `json:"taken_over,omitempty"`
+	TakeoverRefused bool `json:"takeover_refused,omitempty"`
+	// CollectionPaused: the final action (unpaid, none) paused the
+	// subscription's collection; paying the invoice lifts it.
+	CollectionPaused bool `json:"collection_paused,omitempty"`
 }
 
 // Stage is where the campaign stands.
@@ -48,7 +58,7 @@ func (c Campaign) timers() []Timer {
 		return nil
 	}
 	var out []Timer
-	if c.NextRetryAt != nil && c.ChargePending == 0 {
+	if c.NextRetryAt != nil && c.ChargePending == 0 && !c.TakeoverPending {
 		out = append(out, Timer{Campaign: c.InvoiceID, Kind: TimerRetry, At: *c.NextRetryAt})
 	}
 	if !c.Suspended && !c.SuspendPending {
@@ -108,9 +118,11 @@ func (st *subStep) endCampaign(invoiceID, why string) bool {
 	if i < 0 {
 		return false
 	}
+	c := s.Campaigns[i]
 	s.Campaigns = slices.Delete(s.Campaigns, i, i+1)
 	st.emit(CancelTimers{Campaign: invoiceID})
 	st.note("campaign for invoice %s ended: %s", invoiceID, why)
+	st.handBack(c)
 	return true
 }
 
@@ -119,7 +131,7 @@ func (st *subStep) campaignVars(c *Campaign) map[string]string {
 	v := map[string]string{"invoice_id": c.InvoiceID, "hosted_url": inv.HostedURL,
 		"amount": FormatAmount(inv.AmountDue, inv.Currency), "reason": c.DeclineCode, "attempt": fmt.Sprint(c.Attempts)}
 	if c.NextRetryAt != nil {
-		v["next_retry"] = FormatDate(*c.NextRetryAt)
+		v["next_retry"] = formatEmailDate(*c.NextRetryAt)
 	}
 	return v
 }
@@ -169,7 +181,7 @@ func (st *subStep) failed(id string, ev Event, action bool) {
 	case c.Policy.Mode == ModeStripe && ev.AttemptCount > c.StripeAttempt && !c.HardDecline && !c.ActionRequired:
 		c.StripeAttempt, c.Attempts = ev.AttemptCount, int(ev.AttemptCount)-1
 		vars := st.campaignVars(c)
-		vars["next_retry"] = formatUnix(ev.NextPaymentAttempt)
+		vars["next_retry"] = emailUnix(ev.NextPaymentAttempt)
 		st.email(fmt.Sprintf("%s/stripe-attempt-%d", id, ev.AttemptCount), PurposeDunningReminder, vars)
 	default:
 		// Our own retry makes Stripe send this too; the retry's result
@@ -190,6 +202,9 @@ func (st *subStep) startCampaign(id string, ev Event, action bool) {
 	st.s.Campaigns = append(st.s.Campaigns, c)
 	cp := st.s.campaign(id)
 	st.note("payment for invoice %s failed: campaign started (%s mode)", id, p.Mode)
+	if payflowRetries {
+		st.takeOver(cp) // payflow alone retries it (takeover.go)
+	}
 	switch {
 	case action:
 		cp.ActionRequired = true
@@ -204,7 +219,7 @@ func (st *subStep) startCampaign(id string, ev Event, action bool) {
 		}
 		vars := st.campaignVars(cp)
 		if !payflowRetries {
-			vars["next_retry"] = formatUnix(ev.NextPaymentAttempt)
+			vars["next_retry"] = emailUnix(ev.NextPaymentAttempt)
 		}
 		st.email(id+"/first-failure", PurposeDunningFirst, vars)
 	}

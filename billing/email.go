@@ -31,6 +31,9 @@ const (
 	PurposeDisputeAlert           = "dispute_opened"
 	PurposeDisputeReminder        = "dispute_evidence_reminder"
 	PurposeDisputeClosed          = "dispute_closed"
+	// PurposeOperatorRefused tells ALERT_EMAIL that a side effect was
+	// refused for good (RefusedEffect).
+	PurposeOperatorRefused = "operator_refused_effect"
 )
 
 // Purposes lists every purpose, sorted (a fresh slice).
@@ -40,6 +43,7 @@ func Purposes() []string {
 		PurposeDunningFinal, PurposeDunningFirst, PurposeDunningReminder, PurposeDunningHardDecline,
 		PurposeInvoiceReceipt, PurposeInvoiceRefund, PurposeOrderPaymentFailed, PurposeActionRequired,
 		PurposeRecovered, PurposeReceipt, PurposeRefund, PurposeSubscriptionIncomplete, PurposeTrialEnding,
+		PurposeOperatorRefused,
 	}
 	slices.Sort(out)
 	return out
@@ -69,16 +73,16 @@ func texts(purpose string) (subject, body string, ok bool) {
 			"We could not charge your card for the first invoice of your subscription ({{.invoice_id}}){{if .reason}} ({{.reason}}){{end}}. We will not retry it: please complete the payment within 23 hours to start your subscription: {{.hosted_url}}", true
 	case PurposeDunningFirst:
 		return "Your payment of {{.amount}} failed",
-			"We could not charge your card for invoice {{.invoice_id}}{{if .reason}} ({{.reason}}){{end}}.{{if .next_retry}} We will try again on {{.next_retry}}.{{end}} To avoid interruption, update your payment method: {{.hosted_url}}", true
+			"We could not charge your card for invoice {{.invoice_id}}{{if .reason}} ({{.reason}}){{end}}.{{if .next_retry}} We will try again on {{.next_retry}}.{{else}} No further automatic attempt is scheduled.{{end}} To avoid interruption, update your payment method: {{.hosted_url}}", true
 	case PurposeDunningHardDecline:
 		return "Action needed: your card was declined",
 			"Your bank declined the payment for invoice {{.invoice_id}} ({{.reason}}) and retrying will not help. Please pay with another card: {{.hosted_url}}", true
 	case PurposeDunningReminder:
 		return "Reminder: {{.amount}} is still due",
-			"Attempt {{.attempt}} to charge invoice {{.invoice_id}} failed.{{if .next_retry}} We will try again on {{.next_retry}}.{{end}} Update your payment method here: {{.hosted_url}}", true
+			"Attempt {{.attempt}} to charge invoice {{.invoice_id}} failed.{{if .next_retry}} We will try again on {{.next_retry}}.{{else}} No further automatic attempt is scheduled.{{end}} Update your payment method here: {{.hosted_url}}", true
 	case PurposeDunningFinal:
 		return "Final notice: {{.amount}} is overdue",
-			"We could not collect invoice {{.invoice_id}} after every attempt. {{.final}} Pay now to restore your access: {{.hosted_url}}", true
+			"We could not collect invoice {{.invoice_id}} after every attempt. {{.final}}{{if not .no_payment}} Pay now to restore your access: {{.hosted_url}}{{end}}", true
 	case PurposeActionRequired:
 		return "Please confirm your payment of {{.amount}}",
 			"Your bank asks you to confirm the payment for invoice {{.invoice_id}}. Confirm it here: {{.hosted_url}}", true
@@ -97,6 +101,9 @@ func texts(purpose string) (subject, body string, ok bool) {
 	case PurposeDisputeReminder:
 		return "[payflow] Evidence for dispute {{.dispute_id}} is due {{.due_by}}",
 			"No evidence has been submitted yet for dispute {{.dispute_id}} ({{.amount}}, {{.reason}}). It is due by {{.due_by}}.", true
+	case PurposeOperatorRefused:
+		return "[payflow] {{.effect}} refused for good in {{.workflow_id}}",
+			"{{.workflow_id}} could not carry out {{.what}}: it was refused for good ({{.error_type}}: {{.error}}).\nThe workflow went on without it and noted it in its timeline; payflow will not try again. Check the cause (Stripe's dashboard logs, the provisioning endpoint, the email provider) and do it by hand if it is still needed.", true
 	case PurposeDisputeClosed:
 		return "[payflow] Dispute {{.dispute_id}} closed: {{.status}}",
 			"Dispute {{.dispute_id}} on charge {{.charge_id}} closed as {{.status}} ({{.amount}}).", true
@@ -138,6 +145,18 @@ func FormatAmount(amount int64, currency string) string {
 
 // FormatDate is how dates read in emails and UI lines.
 func FormatDate(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") }
+
+// formatEmailDate is how a date reads in an email: FormatDate with its
+// time zone stated (the customer is not in UTC).
+func formatEmailDate(t time.Time) string { return FormatDate(t) + " UTC" }
+
+// emailUnix is formatEmailDate for Stripe's Unix seconds; "" for none.
+func emailUnix(sec int64) string {
+	if sec <= 0 {
+		return ""
+	}
+	return formatEmailDate(time.Unix(sec, 0))
+}
 
 func formatUnix(sec int64) string {
 	if sec <= 0 {

@@ -9,7 +9,7 @@ import (
 
 func TestEveryPurposeRenders(t *testing.T) {
 	ps := Purposes()
-	if !slices.IsSorted(ps) || len(ps) != 17 {
+	if !slices.IsSorted(ps) || len(ps) != 18 {
 		t.Fatalf("purposes %v", ps)
 	}
 	for _, p := range ps {

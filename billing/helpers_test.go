@@ -55,6 +55,8 @@ type subRun struct {
 	now  time.Time
 	last []Command
 	all  []Command
+	// takeover answers TakeOverInvoice; nil: Stripe agrees.
+	takeover func(TakeOverInvoice) TakeoverResult
 }
 
 func newSubRun(t *testing.T, p Policy) *subRun {
@@ -71,6 +73,7 @@ func (r *subRun) apply(evs ...Event) *subRun {
 		var cmds []Command
 		r.s, cmds = ApplySubscription(r.s, ev, r.p, r.now)
 		r.took(cmds)
+		r.answer(cmds, nil, nil)
 	}
 	return r
 }
@@ -105,6 +108,16 @@ func (r *subRun) answer(cmds []Command, charge func(RetryCharge) ChargeResult, r
 			r.s, more = ApplyChargeResult(r.s, charge(c), r.now)
 		case RecheckInvoice:
 			r.s, more = ApplyRecheck(r.s, recheck(c), r.now)
+		case TakeOverInvoice:
+			res := TakeoverResult{InvoiceID: c.InvoiceID, TakenOver: true}
+			if r.takeover != nil {
+				res = r.takeover(c)
+			}
+			r.s, more = ApplyTakeover(r.s, res, r.now)
+			// Part of the same step: r.last keeps the event's commands.
+			r.last = append(slices.Clone(r.last), more...)
+			r.all = append(r.all, more...)
+			continue
 		default:
 			continue
 		}

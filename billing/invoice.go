@@ -148,8 +148,13 @@ func (st *subStep) invoiceEvent(ev Event) {
 	switch {
 	case status != before.Status && status == InvoicePaid:
 		st.invoicePaid(id)
+	case status != before.Status && (status == InvoiceVoid || status == InvoiceUncollectible) && st.stripeSettled(id, status):
 	case status != before.Status && status == InvoiceVoid:
 		st.endCampaign(id, "invoice voided")
+	case status != before.Status && status == InvoiceUncollectible && s.campaign(id) != nil && s.campaign(id).Final:
+		// The final action unpaid marked it (takeover.go): the campaign
+		// stays, so access stays revoked until the invoice is paid.
+		st.note("invoice %s marked uncollectible after the final action", id)
 	case status != before.Status && status == InvoiceUncollectible:
 		if st.endCampaign(id, "invoice marked uncollectible") {
 			s.Unrecovered++
@@ -171,7 +176,8 @@ func (st *subStep) invoicePaid(id string) {
 	inv, _ := s.Invoice(id)
 	vars := map[string]string{"invoice_id": id, "amount": FormatAmount(inv.AmountPaid, inv.Currency),
 		"period_end": formatUnix(inv.PeriodEnd)}
-	if s.campaign(id) != nil {
+	if c := s.campaign(id); c != nil {
+		st.resumeAfterPayment(*c)
 		st.endCampaign(id, "invoice paid")
 		s.Recovered++
 		st.email(id+"/recovered", PurposeRecovered, vars)

@@ -13,8 +13,8 @@ const (
 	ModeStripe  = "stripe"  // Stripe's Smart Retries charge; payflow communicates and controls access
 
 	FinalCancel = "cancel" // cancel the subscription in Stripe; access revoked
-	FinalUnpaid = "unpaid" // keep the subscription; access revoked
-	FinalNone   = "none"   // leave it past due; access stays suspended
+	FinalUnpaid = "unpaid" // invoice uncollectible, collection paused (mark_uncollectible); access revoked
+	FinalNone   = "none"   // left past due, collection paused (keep_as_draft); access stays suspended
 )
 
 // Policy is how a failed payment is chased. A campaign copies the policy
@@ -47,11 +47,15 @@ func DefaultHardDeclines() []string {
 	}
 }
 
-// DefaultPolicy retries 3, 5 and 7 days after the failure, suspends access
-// after 7 days and cancels after the last retry.
+// DefaultPolicy retries 3, 5 and 7 days after the failure (Stripe's own
+// example of a custom schedule: a few tries over about a week), suspends
+// access after 6 days — after the second retry, a day before the last, so
+// "access paused" is its own warning — and cancels after the last retry
+// fails on day 7. Every step falls at its own moment (Policy.Warnings is
+// empty); Plan prints it.
 func DefaultPolicy() Policy {
 	return Policy{Mode: ModePayflow, RetryDelays: []time.Duration{72 * time.Hour, 120 * time.Hour, 168 * time.Hour},
-		Grace: 168 * time.Hour, FinalAction: FinalCancel, HardDeclines: DefaultHardDeclines()}
+		Grace: 144 * time.Hour, FinalAction: FinalCancel, HardDeclines: DefaultHardDeclines()}
 }
 
 // IsHardDecline reports whether the policy treats code as a hard decline.

@@ -18,7 +18,7 @@ func FireSubscriptionTimer(s Subscription, t Timer, now time.Time) (Subscription
 	now = st.now
 	switch t.Kind {
 	case TimerRetry:
-		if c.NextRetryAt == nil || now.Before(*c.NextRetryAt) || c.ChargePending != 0 {
+		if c.NextRetryAt == nil || now.Before(*c.NextRetryAt) || c.ChargePending != 0 || c.TakeoverPending {
 			return s, nil
 		}
 		c.ChargePending, c.NextRetryAt = c.Attempts+1, nil
@@ -118,6 +118,8 @@ func (st *subStep) settledInStripe(id, status, how string) bool {
 	case now == InvoicePaid && before.Status != InvoicePaid:
 		st.note("%s: invoice %s paid", how, id)
 		st.invoicePaid(id)
+	case (now == InvoiceUncollectible || now == InvoiceVoid) && st.stripeSettled(id, now):
+		// stripe mode: Stripe's retries ended (stripeend.go).
 	case now == InvoiceUncollectible:
 		if st.endCampaign(id, how+": invoice uncollectible") {
 			s.Unrecovered++
@@ -180,14 +182,13 @@ func (st *subStep) final(c *Campaign) {
 	switch c.Policy.FinalAction {
 	case FinalCancel:
 		sentence = "Your subscription has been canceled."
-		st.emit(CancelSubscription{SubscriptionID: s.ID, InvoiceID: c.InvoiceID,
-			IdempotencyKey: s.Source() + "/" + c.InvoiceID + "/cancel"})
 	case FinalUnpaid:
 		sentence = "Your access has ended until the invoice is paid."
 	default:
 		c.Suspended = true
 		sentence = "Your access stays paused until the invoice is paid."
 	}
+	st.finalCommands(c) // what the action means in Stripe (takeover.go)
 	vars := st.campaignVars(c)
 	vars["final"] = sentence
 	st.note("campaign for invoice %s ended unrecovered: final action %s", c.InvoiceID, c.Policy.FinalAction)

@@ -164,6 +164,7 @@ func (st *subStep) snapshot(ev Event) {
 	s.TrialEnd = max(s.TrialEnd, ev.TrialEnd)
 	s.CollectionMethod = firstNonEmpty(ev.CollectionMethod, s.CollectionMethod)
 	st.note("%s: %s", ev.Type, s.Status)
+	st.stripeEndsCampaigns(s.Status)
 	if s.Terminal() {
 		for len(s.Campaigns) > 0 {
 			st.endCampaign(s.Campaigns[0].InvoiceID, "subscription "+s.Status)
@@ -300,7 +301,8 @@ func orderCommands(cmds []Command) []Command {
 			return 0
 		case SetAccess:
 			return 1
-		case RetryCharge, RecheckInvoice, CancelSubscription, LookupPaymentOwner, NotifyOwner:
+		case RetryCharge, RecheckInvoice, CancelSubscription, LookupPaymentOwner, NotifyOwner,
+			TakeOverInvoice, HandBackInvoice, MarkInvoiceUncollectible, PauseCollection, ResumeCollection:
 			return 2
 		case CancelTimers, ScheduleTimer:
 			return 3

@@ -33,7 +33,7 @@ var Vars = []Var{
 	{"SENDGRID_API_KEY", "", "SendGrid key; unset: emails stay in the local outbox table", true},
 	{"SENDGRID_API_BASE", "https://api.sendgrid.com", "Override SendGrid's API URL", false},
 	{"EMAIL_FROM", "payflow@example.com", "Sender address", false},
-	{"ALERT_EMAIL", "", "Operator address for dispute alerts", false},
+	{"ALERT_EMAIL", "", "Operator address for dispute alerts and side effects refused for good", false},
 	{"DATABASE_URL", "./.payflow/payflow.db", "SQLite path or sqlite: URL, or postgres://…", true},
 	{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port (with TEMPORAL_TLS_*, TEMPORAL_API_KEY for Cloud)", false},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace", false},
@@ -47,7 +47,7 @@ var Vars = []Var{
 	{"PROVISIONING_WEBHOOK_SECRET", "", "HMAC-SHA256 key for Payflow-Signature on those calls", true},
 	{"DUNNING_MODE", "payflow", "payflow: payflow retries the charge; stripe: Stripe's Smart Retries do", false},
 	{"DUNNING_RETRY_DELAYS", "72h,120h,168h", "Retry times counted from the failure (Go durations)", false},
-	{"DUNNING_GRACE", "168h", "Time after the failure until access is suspended", false},
+	{"DUNNING_GRACE", "144h", "Time after the failure until access is suspended (before the last retry, so suspension and final action are apart)", false},
 	{"DUNNING_FINAL_ACTION", "cancel", "After the last retry: cancel, unpaid or none", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 	{"LOG_FORMAT", "json (dev: text)", "json or text", false},
@@ -151,7 +151,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Dunning = billing.Policy{
 		Mode: get("DUNNING_MODE", billing.ModePayflow), RetryDelays: delays,
-		Grace: dur("DUNNING_GRACE", "168h"), FinalAction: get("DUNNING_FINAL_ACTION", billing.FinalCancel),
+		Grace: dur("DUNNING_GRACE", "144h"), FinalAction: get("DUNNING_FINAL_ACTION", billing.FinalCancel),
 		HardDeclines: billing.DefaultHardDeclines(),
 	}
 	if err == nil {
@@ -240,6 +240,28 @@ func (c Config) Print(w io.Writer) {
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-28s %s\n", r[0], r[1])
+	}
+	PrintDunning(w, c.Dunning)
+}
+
+// PrintDunning writes the timeline a failed renewal follows under p (day 0
+// failure, each retry, the suspension, the final action, with the email
+// each sends) and a warning for each pair of steps that coincide.
+func PrintDunning(w io.Writer, p billing.Policy) {
+	fmt.Fprintf(w, "\nDunning timeline (%s mode; from the failed payment):\n", p.Mode)
+	for _, s := range p.Plan() {
+		when := "when Stripe says"
+		if s.Known {
+			when = billing.FormatAfter(s.After)
+		}
+		line := fmt.Sprintf("  %-18s %s", when, s.What)
+		if s.Email != "" {
+			line += " → email " + s.Email
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, warn := range p.Warnings() {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 }
 

@@ -36,6 +36,13 @@ type runner struct {
 	answer func(result any) []billing.Command
 	// describe is the one line the Temporal UI shows for the workflow.
 	describe func() string
+	// refused is the refusal of the command being run, if any (refusal).
+	refused *refusedStep
+}
+
+// refusedStep is a side effect refused for good.
+type refusedStep struct {
+	what, errType, message string
 }
 
 // run executes cmds in order. Commands that follow from an answer run after
@@ -45,9 +52,15 @@ func (r *runner) run(cmds []billing.Command) error {
 	for len(cmds) > 0 {
 		c := cmds[0]
 		cmds = cmds[1:]
+		r.refused = nil
 		more, err := r.do(c)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.Name(), err)
+		}
+		if f := r.refused; f != nil {
+			if err := r.alertRefused(c, *f); err != nil {
+				return fmt.Errorf("%s refused: %w", c.Name(), err)
+			}
 		}
 		cmds = append(cmds, more...)
 	}
@@ -73,6 +86,39 @@ func (r *runner) do(c billing.Command) ([]billing.Command, error) {
 		return nil, r.task("SendEmail "+c.Purpose, nil, a.SendEmail, c)
 	case billing.CancelSubscription:
 		return nil, r.task("CancelSubscription "+c.SubscriptionID, nil, a.CancelSubscription, c)
+	case billing.TakeOverInvoice:
+		// Zero (a refusal the runner recorded) is not taken over: the core
+		// falls the campaign back to stripe mode.
+		res := billing.TakeoverResult{InvoiceID: c.InvoiceID}
+		if !r.collectionControl() {
+			res.Skipped = true // a run from before takeovers: as without a Stripe key
+			return r.answer(res), nil
+		}
+		if err := r.task("TakeOverInvoice "+c.InvoiceID, &res, a.TakeOverInvoice, c); err != nil {
+			return nil, err
+		}
+		res.InvoiceID = c.InvoiceID
+		return r.answer(res), nil
+	case billing.HandBackInvoice:
+		if !r.collectionControl() {
+			return nil, nil
+		}
+		return nil, r.task("HandBackInvoice "+c.InvoiceID, nil, a.HandBackInvoice, c)
+	case billing.MarkInvoiceUncollectible:
+		if !r.collectionControl() {
+			return nil, nil
+		}
+		return nil, r.task("MarkInvoiceUncollectible "+c.InvoiceID, nil, a.MarkInvoiceUncollectible, c)
+	case billing.PauseCollection:
+		if !r.collectionControl() {
+			return nil, nil
+		}
+		return nil, r.task("PauseCollection "+c.SubscriptionID+" "+c.Behavior, nil, a.PauseCollection, c)
+	case billing.ResumeCollection:
+		if !r.collectionControl() {
+			return nil, nil
+		}
+		return nil, r.task("ResumeCollection "+c.SubscriptionID, nil, a.ResumeCollection, c)
 	case billing.NotifyOwner:
 		return nil, r.task("NotifyOwner "+c.WorkflowID, nil, a.NotifyOwner, c)
 	case billing.RetryCharge:
@@ -111,6 +157,14 @@ func (r *runner) do(c billing.Command) ([]billing.Command, error) {
 	return nil, fmt.Errorf("unknown command %T", c)
 }
 
+// collectionControl reports whether the run carries out the commands that
+// control Stripe's collection (TakeOverInvoice, HandBackInvoice,
+// MarkInvoiceUncollectible, PauseCollection, ResumeCollection): they are
+// new activities, patched in so a history recorded without them replays.
+func (r *runner) collectionControl() bool {
+	return workflow.GetVersion(r.ctx, "invoice-collection-control", workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
 func (r *runner) note(what string) {
 	steps := append(*r.steps, routing.Step{At: workflow.Now(r.ctx).UTC(), What: what})
 	if len(steps) > MaxSteps {
@@ -146,9 +200,26 @@ func (r *runner) refusal(summary string, err error) error {
 		return err
 	}
 	r.note(fmt.Sprintf("%s refused (%s): %s", summary, refused.Type(), refused.Message()))
+	r.refused = &refusedStep{what: summary, errType: refused.Type(), message: refused.Message()}
 	workflow.GetLogger(r.ctx).Warn("refused for good, workflow goes on", "step", summary,
 		"email_refused", refused.Type() == activities.EmailRefusedType, "error", err)
 	return nil
+}
+
+// alertRefused counts a command refused for good
+// (payflow_side_effects_refused_total{effect}) and alerts ALERT_EMAIL
+// through the ledger (billing.RefusedEffect: once per refused effect).
+// The alert is a new activity after the refused one, so it is patched in:
+// a run whose history has a refusal without it replays as before.
+func (r *runner) alertRefused(c billing.Command, f refusedStep) error {
+	workflow.GetMetricsHandler(r.ctx).WithTags(map[string]string{"effect": c.Name()}).
+		Counter("payflow_side_effects_refused").Inc(1)
+	alert := billing.RefusedEffect(workflow.GetInfo(r.ctx).WorkflowExecution.ID, c, f.what, f.errType, f.message)
+	if alert == nil || workflow.GetVersion(r.ctx, "alert-refused-effects", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	r.note("operator alerted: " + f.what + " refused")
+	return r.task("SendEmail "+alert.Purpose, nil, a.SendEmail, *alert)
 }
 
 // firstTime checks the Stripe event against the database's ledger, which

@@ -63,6 +63,8 @@ type world struct {
 	stripe *stripeapi.Server
 	mail   *sendgridapi.Server
 	acts   *activities.Activities
+	// metrics, when set, receives the workflows' metrics.
+	metrics client.MetricsHandler
 }
 
 func newWorld(t *testing.T) *world {
@@ -99,6 +101,9 @@ func (w *world) run(t *testing.T, workflowID string) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(quietLogger))
+	if w.metrics != nil {
+		suite.SetMetricsHandler(w.metrics)
+	}
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: "payflow-test"})

@@ -141,8 +141,8 @@ func TestOrderUnpaidRunGivesUp(t *testing.T) {
 }
 
 // SendGrid refuses the receipt for good (an address it cannot deliver to):
-// the refusal is recorded in the timeline and the ledger, and the order is
-// fulfilled all the same.
+// the refusal is recorded in the timeline and the ledger, the operator is
+// alerted, and the order is fulfilled all the same.
 func TestOrderRefusedEmailDoesNotFail(t *testing.T) {
 	w := newWorld(t)
 	h := w.run(t, orderID)
@@ -155,7 +155,8 @@ func TestOrderRefusedEmailDoesNotFail(t *testing.T) {
 	require.Equal(t, billing.OrderFulfilled, v.Status)
 	require.True(t, containsLine(notes(v.Steps), "SendEmail receipt refused (EmailRefused)"), notes(v.Steps))
 	require.Equal(t, map[string]string{orderProduct + " " + orderID: payflow.AccessGranted}, w.access(t, orderCustomer))
-	require.Empty(t, w.sent())
+	require.Equal(t, map[string]int{"operator/" + orderID + "/refused/SendEmail/" + orderID + "/receipt": 1}, w.sent(),
+		"only the operator's alert about the refused receipt went out")
 	stored, claimed, err := w.db.ClaimEmail(context.Background(), payflow.Email{DedupeKey: orderID + "/receipt", Status: payflow.EmailPending, CreatedAt: t0})
 	require.NoError(t, err)
 	require.False(t, claimed)

@@ -160,6 +160,8 @@ func (wf *subscriptionRun) answer(result any) []billing.Command {
 		sub, cmds = billing.ApplyChargeResult(wf.sub, r, now)
 	case billing.RecheckResult:
 		sub, cmds = billing.ApplyRecheck(wf.sub, r, now)
+	case billing.TakeoverResult:
+		sub, cmds = billing.ApplyTakeover(wf.sub, r, now)
 	default:
 		return nil
 	}

@@ -145,6 +145,7 @@ func renderInvoice(inv *Invoice) fixtures.Map {
 	if !inv.MarkedUncollectibleAt.IsZero() {
 		st["marked_uncollectible_at"] = inv.MarkedUncollectibleAt.Unix()
 	}
+	renderCollection(m, inv)
 	return m
 }
 

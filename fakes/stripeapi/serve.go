@@ -55,6 +55,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 	entry := s.idempotency[key]
 	switch {
 	case !s.authenticate(out, r):
+	case s.refused(out, r):
 	case formErr != nil:
 		s.fail(out, requestID, http.StatusBadRequest, apiError{Type: "invalid_request_error", Message: "Invalid request: unable to parse the request parameters."})
 	case r.Method == http.MethodPost && key != "" && entry != nil:

@@ -10,7 +10,9 @@
 //
 // Responses are shaped as Stripe's (API version 2023-10-16; objects are
 // rendered by package fixtures), errors carry Stripe's error object, POSTs
-// honour Idempotency-Key, and lists follow Stripe's pagination.
+// honour Idempotency-Key, and lists follow Stripe's pagination. Invoices
+// carry auto_advance (POST /v1/invoices/{id}) and next_payment_attempt;
+// RunSmartRetries plays Stripe's own automatic retries (collection.go).
 package stripeapi
 
 import (
@@ -39,9 +41,11 @@ type Server struct {
 	events       []storedEvent
 	scripts      map[string][]PayOutcome
 	payAttempts  map[string]int
+	smartRetries map[string]int
 	idempotency  map[string]*idemEntry
 	requests     []RecordedRequest
-	curRequest   string // the ID of the request being served
+	curRequest   string    // the ID of the request being served
+	refusals     []refusal // Refuse
 }
 
 // Invoice is the seed and the state of one invoice. Zero fields get
@@ -61,6 +65,14 @@ type Invoice struct {
 	// Set by the fake as the invoice moves.
 	PaidOutOfBand                 bool
 	PaidAt, MarkedUncollectibleAt time.Time
+
+	// ManualCollection is auto_advance=false (seeded, or set by
+	// POST /v1/invoices/{id}): Stripe makes no automatic attempt, so
+	// next_payment_attempt is null. NextPaymentAttempt overrides Stripe's
+	// schedule for an open invoice collected automatically (zero: the
+	// schedule by attempt count); RunSmartRetries charges it when due.
+	ManualCollection   bool
+	NextPaymentAttempt time.Time
 }
 
 // Subscription is the seed and the state of one subscription. Zero fields
@@ -125,14 +137,15 @@ type storedEvent struct {
 // New returns a fake that accepts apiKey.
 func New(apiKey string) *Server {
 	return &Server{
-		apiKey:      apiKey,
-		now:         time.Now,
-		customers:   map[string]*customer{},
-		invoices:    map[string]*Invoice{},
-		subs:        map[string]*Subscription{},
-		scripts:     map[string][]PayOutcome{},
-		payAttempts: map[string]int{},
-		idempotency: map[string]*idemEntry{},
+		apiKey:       apiKey,
+		now:          time.Now,
+		customers:    map[string]*customer{},
+		invoices:     map[string]*Invoice{},
+		subs:         map[string]*Subscription{},
+		scripts:      map[string][]PayOutcome{},
+		payAttempts:  map[string]int{},
+		smartRetries: map[string]int{},
+		idempotency:  map[string]*idemEntry{},
 	}
 }
 
@@ -333,6 +346,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/customers/{id}", s.getCustomer)
 	mux.HandleFunc("GET /v1/invoices/{id}", s.getInvoice)
+	mux.HandleFunc("POST /v1/invoices/{id}", s.updateInvoice)
 	mux.HandleFunc("POST /v1/invoices/{id}/pay", s.payInvoice)
 	mux.HandleFunc("POST /v1/invoices/{id}/mark_uncollectible", s.markUncollectible)
 	mux.HandleFunc("GET /v1/charges/{id}", s.getCharge)
