@@ -96,6 +96,14 @@ type Event struct {
 	MetadataProduct    string `json:"metadata_product,omitempty"`
 	LineItems          []Item `json:"line_items,omitempty"`
 	LineItemsTruncated bool   `json:"line_items_truncated,omitempty"`
+
+	// PaymentMethod is set only when the event is a real change of the
+	// customer's payment method, the moment to retry open dunning
+	// campaigns: customer.updated whose previous_attributes name an
+	// invoice_settings.default_payment_method other than the new one (the
+	// new one), payment_method.attached (the attached method),
+	// setup_intent.succeeded with usage off_session (its payment method).
+	PaymentMethod string `json:"payment_method,omitempty"`
 }
 
 // Item is one subscription item (si_…) or Checkout line item (li_…): a

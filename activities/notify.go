@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/routing"
 )
@@ -44,4 +45,52 @@ func (a *Activities) NotifyOwner(ctx context.Context, n billing.NotifyOwner) err
 	}
 	a.logger(ctx).Info("event handed to the payment's owner", "owner", n.WorkflowID, "event_id", n.Event.ID, "type", n.Event.Type)
 	return nil
+}
+
+// SubscriptionsInDunning lists the customer's subscriptions (their
+// workflow IDs, subscription/<sub>) that the database shows with an open
+// campaign (dunning stage not none) and not ended: where a change of the
+// customer's payment method is worth handing (routing.CustomerInput).
+// None when nothing is stored for the customer.
+func (a *Activities) SubscriptionsInDunning(ctx context.Context, customerID string) ([]string, error) {
+	if customerID == "" {
+		return nil, invalid("subscriptions in dunning: no customer")
+	}
+	sum, err := a.Store.CustomerSummary(ctx, customerID)
+	if errors.Is(err, payflow.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions of %s: %w", customerID, err)
+	}
+	var out []string
+	for _, s := range sum.Subscriptions {
+		switch {
+		case s.DunningStage == "" || s.DunningStage == billing.StageNone:
+		case s.Status == billing.StatusCanceled || s.Status == billing.StatusIncompleteExpired:
+		default:
+			out = append(out, routing.SubscriptionID(s.ID))
+		}
+	}
+	return out, nil
+}
+
+// NotifyRunning hands an event to a running workflow (signal owner-event)
+// and starts none: a subscription whose run ended has no campaign to
+// retry. It reports whether the workflow was running.
+func (a *Activities) NotifyRunning(ctx context.Context, n billing.NotifyOwner) (bool, error) {
+	if a.Temporal == nil {
+		return false, temporal.NewNonRetryableApplicationError("notify running: the worker has no Temporal client", "Misconfigured", nil)
+	}
+	err := a.Temporal.SignalWorkflow(ctx, n.WorkflowID, "", routing.SignalOwnerEvent, n.Event)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		a.logger(ctx).Info("no running workflow to hand the event to", "workflow", n.WorkflowID, "event_id", n.Event.ID)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("notify %s of %s: %w", n.WorkflowID, n.Event.ID, err)
+	}
+	a.logger(ctx).Info("event handed to a running workflow", "workflow", n.WorkflowID, "event_id", n.Event.ID, "type", n.Event.Type)
+	return true, nil
 }

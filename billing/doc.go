@@ -87,7 +87,14 @@
 // sends a reminder after each failed retry; in stripe mode Stripe retries
 // and each new attempt_count ("number of payment attempts … from the
 // perspective of the payment retry schedule", docs.stripe.com/api/invoices/object)
-// gets a reminder. A hard decline stops retries and asks for another card;
+// gets a reminder. The decline code is not on 2023-10-16 invoice events: a
+// campaign whose first failure names none asks Stripe (FetchDecline, the
+// invoice's payment intent's last_payment_error, answered through
+// ApplyDecline; decline.go) before deciding hard or soft, and schedules no
+// retry until then (in stripe mode each later Stripe attempt's decline is
+// read the same way before its reminder); no answer (no key, a refusal)
+// counts as soft. A hard
+// decline stops retries and asks for another card;
 // 3-D Secure (payment_action_required) sends the authentication link. When
 // grace ends, and before the final action (cancel, unpaid: access revoked;
 // none: access stays suspended), Stripe is re-read (RecheckInvoice) so a
@@ -112,6 +119,14 @@
 // retrying, awaiting_customer, suspended, final) is the subscription's most
 // advanced campaign's, a search attribute of its own beside the status; it
 // goes back to none when the last campaign ends.
+//
+// A change of the customer's payment method (customer.updated with a new
+// invoice_settings.default_payment_method, payment_method.attached,
+// setup_intent.succeeded off-session: Event.PaymentMethod, handed over by
+// the customer/<cus> fan-out) retries every open payflow-mode campaign at
+// once, hard-declined ones included: RetryCharge with the next attempt's
+// key, answered through ApplyChargeResult. Stripe mode charges nothing
+// (Stripe retries with the new method itself); cardupdate.go.
 //
 // # Orders (Order)
 //
@@ -179,7 +194,8 @@
 // RecordSubscription, RecordInvoice, RecordOrder, RecordRefund,
 // RecordDispute, SetAccess, SendEmail (purpose, dedupe key, vars; Render
 // turns them into subject and body in the activity), RetryCharge,
-// RecheckInvoice, CancelSubscription, TakeOverInvoice (answered through
+// RecheckInvoice, FetchDecline (answered through ApplyDecline),
+// CancelSubscription, TakeOverInvoice (answered through
 // ApplyTakeover), HandBackInvoice, MarkInvoiceUncollectible,
 // PauseCollection, ResumeCollection, ScheduleTimer, CancelTimers,
 // UpsertSearchAttributes, LookupPaymentOwner, NotifyOwner, Note. Within one

@@ -21,11 +21,20 @@ type Campaign struct {
 	HardDecline    bool       `json:"hard_decline,omitempty"`
 	ActionRequired bool       `json:"action_required,omitempty"`
 	DeclineCode    string     `json:"decline_code,omitempty"`
-	StripeAttempt  int64      `json:"stripe_attempt,omitempty"`
-	ChargePending  int        `json:"charge_pending,omitempty"` // the retry whose result is awaited
-	SuspendPending bool       `json:"suspend_pending,omitempty"`
-	FinalPending   bool       `json:"final_pending,omitempty"`
-	Final          bool       `json:"final"` // final action taken; a late payment still recovers
+	// DeclinePending: the first failure named no decline code and Stripe
+	// is asked for it (FetchDecline, decline.go); nothing is decided yet.
+	DeclinePending bool `json:"decline_pending,omitempty"`
+	// DeclineAttempt is the Stripe attempt (stripe mode, after the first)
+	// whose decline is asked for; 0: the first failure's.
+	DeclineAttempt int64 `json:"decline_attempt,omitempty"`
+	// StripeNextAttempt is the last failure's next_payment_attempt, for
+	// the email sent once the decline is known.
+	StripeNextAttempt int64 `json:"stripe_next_attempt,omitempty"`
+	StripeAttempt     int64 `json:"stripe_attempt,omitempty"`
+	ChargePending     int   `json:"charge_pending,omitempty"` // the retry whose result is awaited
+	SuspendPending    bool  `json:"suspend_pending,omitempty"`
+	FinalPending      bool  `json:"final_pending,omitempty"`
+	Final             bool  `json:"final"` // final action taken; a late payment still recovers
 	// Who collects the invoice (takeover.go): TakeoverPending while Stripe
 	// is asked to stop its automatic collection, TakenOver once it did
 	// (payflow retries alone), TakeoverRefused when it refused and the
@@ -180,9 +189,14 @@ func (st *subStep) failed(id string, ev Event, action bool) {
 		st.hardDecline(c)
 	case c.Policy.Mode == ModeStripe && ev.AttemptCount > c.StripeAttempt && !c.HardDecline && !c.ActionRequired:
 		c.StripeAttempt, c.Attempts = ev.AttemptCount, int(ev.AttemptCount)-1
-		vars := st.campaignVars(c)
-		vars["next_retry"] = emailUnix(ev.NextPaymentAttempt)
-		st.email(fmt.Sprintf("%s/stripe-attempt-%d", id, ev.AttemptCount), PurposeDunningReminder, vars)
+		c.StripeNextAttempt = ev.NextPaymentAttempt
+		if ev.DeclineCode == "" && !c.DeclinePending {
+			// The reminder waits for this attempt's decline (decline.go).
+			c.DeclineAttempt = ev.AttemptCount
+			st.fetchDecline(c, ev)
+			return
+		}
+		st.stripeReminder(c)
 	default:
 		// Our own retry makes Stripe send this too; the retry's result
 		// already told the customer.
@@ -205,25 +219,19 @@ func (st *subStep) startCampaign(id string, ev Event, action bool) {
 	if payflowRetries {
 		st.takeOver(cp) // payflow alone retries it (takeover.go)
 	}
+	cp.StripeNextAttempt = ev.NextPaymentAttempt
 	switch {
 	case action:
 		cp.ActionRequired = true
 		st.email(id+"/action-required", PurposeActionRequired, st.campaignVars(cp))
-	case p.IsHardDecline(cp.DeclineCode):
-		cp.HardDecline = true
-		st.email(id+"/hard-decline", PurposeDunningHardDecline, st.campaignVars(cp))
+		st.retime(cp)
+	case ev.DeclineCode == "":
+		// Invoice events carry no decline: Stripe is asked first (decline.go).
+		st.fetchDecline(cp, ev)
+		st.retime(cp)
 	default:
-		if payflowRetries {
-			next := now.Add(p.RetryDelays[0])
-			cp.NextRetryAt = &next
-		}
-		vars := st.campaignVars(cp)
-		if !payflowRetries {
-			vars["next_retry"] = emailUnix(ev.NextPaymentAttempt)
-		}
-		st.email(id+"/first-failure", PurposeDunningFirst, vars)
+		st.classify(cp) // hard decline or first retry (decline.go)
 	}
-	st.retime(cp)
 }
 
 // hardDecline stops retries that cannot succeed and asks for another card.

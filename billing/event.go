@@ -49,6 +49,11 @@ type Event struct {
 	NextPaymentAttempt int64  `json:"next_payment_attempt,omitempty"`
 	PeriodEnd          int64  `json:"period_end,omitempty"` // the invoice's own service period end (its lines)
 
+	// A change of the customer's payment method (cardupdate.go): the new
+	// default, the attached method or the set-up one; set only for a real
+	// change (payflow.Event.PaymentMethod).
+	PaymentMethod string `json:"payment_method,omitempty"`
+
 	// Subscriptions (customer.subscription.* snapshots).
 	Items              []Item `json:"items,omitempty"`
 	CurrentPeriodStart int64  `json:"current_period_start,omitempty"`
@@ -129,6 +134,7 @@ func FromPayflow(e payflow.Event) Event {
 		CollectionMethod:  e.CollectionMethod,
 		CancelAtPeriodEnd: e.CancelAtPeriodEnd, TrialEnd: e.TrialEnd,
 		DisputeReason: e.DisputeReason, EvidenceDueBy: e.EvidenceDueBy,
+		PaymentMethod: e.PaymentMethod,
 	}
 	switch e.ObjectType {
 	case "subscription":

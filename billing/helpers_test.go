@@ -57,6 +57,8 @@ type subRun struct {
 	all  []Command
 	// takeover answers TakeOverInvoice; nil: Stripe agrees.
 	takeover func(TakeOverInvoice) TakeoverResult
+	// decline answers FetchDecline (nil: Stripe names no decline code).
+	decline func(FetchDecline) DeclineResult
 }
 
 func newSubRun(t *testing.T, p Policy) *subRun {
@@ -104,6 +106,16 @@ func (r *subRun) answer(cmds []Command, charge func(RetryCharge) ChargeResult, r
 	for _, c := range cmds {
 		var more []Command
 		switch c := c.(type) {
+		case FetchDecline:
+			res := DeclineResult{InvoiceID: c.InvoiceID}
+			if r.decline != nil {
+				res = r.decline(c)
+			}
+			r.s, more = ApplyDecline(r.s, res, r.now)
+			// Part of the same step, as a takeover.
+			r.last = append(slices.Clone(r.last), more...)
+			r.all = append(r.all, more...)
+			continue
 		case RetryCharge:
 			r.s, more = ApplyChargeResult(r.s, charge(c), r.now)
 		case RecheckInvoice:

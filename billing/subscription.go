@@ -132,6 +132,8 @@ func ApplySubscription(s Subscription, ev Event, p Policy, now time.Time) (Subsc
 		st.invoiceDispute(ev)
 	case ev.Type == "checkout.session.completed":
 		st.note("checkout session %s completed", ev.CheckoutID)
+	case IsPaymentMethodUpdate(ev):
+		st.paymentMethodUpdated(ev) // cardupdate.go
 	default:
 		st.note("%s not handled by a subscription", ev.Type)
 	}
@@ -301,7 +303,7 @@ func orderCommands(cmds []Command) []Command {
 			return 0
 		case SetAccess:
 			return 1
-		case RetryCharge, RecheckInvoice, CancelSubscription, LookupPaymentOwner, NotifyOwner,
+		case RetryCharge, RecheckInvoice, CancelSubscription, LookupPaymentOwner, NotifyOwner, FetchDecline,
 			TakeOverInvoice, HandBackInvoice, MarkInvoiceUncollectible, PauseCollection, ResumeCollection:
 			return 2
 		case CancelTimers, ScheduleTimer:

@@ -38,6 +38,7 @@ const (
 	OrderWorkflowName        = "OrderWorkflow"
 	SubscriptionWorkflowName = "SubscriptionWorkflow"
 	DisputeWorkflowName      = "DisputeWorkflow"
+	CustomerWorkflowName     = "CustomerWorkflow"
 )
 
 // Search attributes, registered by `payflow dev` and `payflow migrate`.
@@ -65,11 +66,19 @@ const (
 	orderPrefix        = "order/"
 	subscriptionPrefix = "subscription/"
 	disputePrefix      = "dispute/"
+	// customer/<cus> is a short-lived fan-out (CustomerInput): an event
+	// about the customer (a new payment method) is handed to each of the
+	// customer's subscriptions in dunning, then the run ends. It records
+	// nothing of its own. Added with "retry when the customer fixes the
+	// card" (issue 13): the receiver holds no state, so it cannot name
+	// the subscriptions itself.
+	customerPrefix = "customer/"
 )
 
 func OrderID(key string) string        { return orderPrefix + key }
 func SubscriptionID(key string) string { return subscriptionPrefix + key }
 func DisputeID(key string) string      { return disputePrefix + key }
+func CustomerID(key string) string     { return customerPrefix + key }
 
 // Step is one line of a workflow's timeline (the query's "steps").
 type Step struct {
@@ -111,6 +120,15 @@ type DisputeInput struct {
 	RemindBefore time.Duration `json:"remind_before,omitempty"`
 }
 
+// CustomerInput starts a customer fan-out run, customer/<cus>: each event
+// it receives (a change of the customer's payment method) goes to every
+// subscription of the customer whose dunning stage is not none and whose
+// workflow is running (signal owner-event); the run ends when no event is
+// left. It holds no state across runs, so every event may start a run.
+type CustomerInput struct {
+	CustomerID string `json:"customer_id"`
+}
+
 // Route says where one event type goes.
 type Route struct {
 	// Workflow is the registered workflow name; Resolve fills it from the
@@ -143,6 +161,10 @@ func orderInput(id string, _ payflow.Event) any {
 
 func subscriptionInput(id string, _ payflow.Event) any {
 	return SubscriptionInput{State: billing.NewSubscription(strings.TrimPrefix(id, subscriptionPrefix))}
+}
+
+func customerInput(id string, _ payflow.Event) any {
+	return CustomerInput{CustomerID: strings.TrimPrefix(id, customerPrefix)}
 }
 
 func disputeInput(id string, _ payflow.Event) any {
@@ -209,6 +231,21 @@ func refundKey(e payflow.Event) (string, string) {
 	return orderKey(e)
 }
 
+// paymentMethodKey sends a change of the customer's payment method to the
+// customer's fan-out run. The decoder sets PaymentMethod only for a real
+// change (a new default for invoices, an attached method, an off-session
+// setup); any other customer.updated, or an on-session setup, is skipped
+// here and never starts a workflow.
+func paymentMethodKey(e payflow.Event) (string, string) {
+	switch {
+	case e.PaymentMethod == "":
+		return "", "not a change of the customer's payment method for invoices"
+	case e.CustomerID == "":
+		return "", "payment method " + e.PaymentMethod + " belongs to no customer"
+	}
+	return CustomerID(e.CustomerID), ""
+}
+
 func disputeKey(e payflow.Event) (string, string) {
 	if e.DisputeID == "" {
 		return "", "no dispute ID"
@@ -223,6 +260,7 @@ var (
 	toRefund       = Route{"", refundKey, allowAfterClose, nil}
 	toDispute      = Route{DisputeWorkflowName, disputeKey, rejectCompleted, disputeInput}
 	toDisputeFunds = Route{DisputeWorkflowName, disputeKey, allowAfterClose, disputeInput}
+	toCustomer     = Route{CustomerWorkflowName, paymentMethodKey, allowAfterClose, customerInput}
 )
 
 // Routes is the one routing table: every Stripe event type payflow handles
@@ -263,6 +301,12 @@ var Routes = map[string]Route{
 	"charge.dispute.closed":           toDispute,
 	"charge.dispute.funds_withdrawn":  toDisputeFunds,
 	"charge.dispute.funds_reinstated": toDisputeFunds,
+
+	// A new payment method retries every open campaign of the customer
+	// at once (billing/cardupdate.go), through customer/<cus>.
+	"customer.updated":        toCustomer,
+	"payment_method.attached": toCustomer,
+	"setup_intent.succeeded":  toCustomer,
 }
 
 // Resolve finds where an event goes. ok is false for a type payflow does not
@@ -296,6 +340,8 @@ func targetOf(id string) (Route, bool) {
 		return toSubscription, true
 	case strings.HasPrefix(id, disputePrefix):
 		return toDispute, true
+	case strings.HasPrefix(id, customerPrefix):
+		return toCustomer, true
 	}
 	return Route{}, false
 }
@@ -306,7 +352,7 @@ func targetOf(id string) (Route, bool) {
 // seeds itself from the database).
 func OwnerStart(workflowID string) (workflow string, input any, reuse enumspb.WorkflowIdReusePolicy, ok bool) {
 	t, ok := targetOf(workflowID)
-	if !ok || t.Workflow == DisputeWorkflowName {
+	if !ok || t.Workflow == DisputeWorkflowName || t.Workflow == CustomerWorkflowName {
 		return "", nil, 0, false
 	}
 	return t.Workflow, t.Input(workflowID, payflow.Event{}), allowAfterClose, true

@@ -47,6 +47,7 @@ func TestResolveRoutesEveryType(t *testing.T) {
 	subscription := want{routing.SubscriptionWorkflowName, "subscription/sub_1", "", reject}
 	dispute := want{routing.DisputeWorkflowName, "dispute/dp_1", "", reject}
 	disputeFunds := want{routing.DisputeWorkflowName, "dispute/dp_1", "", allow}
+	customer := want{routing.CustomerWorkflowName, "customer/cus_1", "", allow}
 	skip := func(reason string) want { return want{skip: reason} }
 
 	cases := []struct {
@@ -110,6 +111,20 @@ func TestResolveRoutesEveryType(t *testing.T) {
 		{"dispute funds withdrawn", with(dp, "charge.dispute.funds_withdrawn", nil), disputeFunds},
 		{"dispute funds reinstated", with(dp, "charge.dispute.funds_reinstated", nil), disputeFunds},
 		{"dispute without id", payflow.Event{Type: "charge.dispute.created"}, skip("no dispute ID")},
+
+		// A change of the customer's payment method goes to customer/<cus>,
+		// which hands it to the customer's subscriptions in dunning; any
+		// other customer.updated or setup (no PaymentMethod decoded) is
+		// skipped before a workflow starts.
+		{"default payment method changed", payflow.Event{Type: "customer.updated", CustomerID: "cus_1", PaymentMethod: "pm_2"}, customer},
+		{"customer updated otherwise", payflow.Event{Type: "customer.updated", CustomerID: "cus_1"},
+			skip("not a change of the customer's payment method for invoices")},
+		{"payment method attached", payflow.Event{Type: "payment_method.attached", CustomerID: "cus_1", PaymentMethod: "pm_2"}, customer},
+		{"payment method of no customer", payflow.Event{Type: "payment_method.attached", PaymentMethod: "pm_2"},
+			skip("payment method pm_2 belongs to no customer")},
+		{"off-session setup", payflow.Event{Type: "setup_intent.succeeded", CustomerID: "cus_1", PaymentMethod: "pm_2"}, customer},
+		{"on-session setup", payflow.Event{Type: "setup_intent.succeeded", CustomerID: "cus_1"},
+			skip("not a change of the customer's payment method for invoices")},
 	}
 
 	covered := map[string]bool{}
@@ -138,6 +153,9 @@ func TestResolveRoutesEveryType(t *testing.T) {
 			case routing.DisputeInput:
 				require.Equal(t, routing.DisputeWorkflowName, r.Workflow)
 				require.Equal(t, id, routing.DisputeID(in.DisputeID))
+			case routing.CustomerInput:
+				require.Equal(t, routing.CustomerWorkflowName, r.Workflow)
+				require.Equal(t, id, routing.CustomerID(in.CustomerID))
 			default:
 				t.Fatalf("unexpected input %T", in)
 			}
@@ -177,7 +195,7 @@ func TestOwnerStart(t *testing.T) {
 	require.Equal(t, routing.SubscriptionWorkflowName, name)
 	require.Equal(t, routing.SubscriptionInput{State: billing.NewSubscription("sub_1")}, in)
 
-	for _, id := range []string{"dispute/dp_1", "invoice/in_1", ""} {
+	for _, id := range []string{"dispute/dp_1", "customer/cus_1", "invoice/in_1", ""} {
 		_, _, _, ok := routing.OwnerStart(id)
 		require.False(t, ok, id)
 	}

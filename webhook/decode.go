@@ -214,6 +214,14 @@ type object struct {
 	Refunded bool   `json:"refunded"`
 	Reason   string `json:"reason"`
 
+	// Payment method changes: a customer's default for invoices, a
+	// payment method's or setup intent's own, the setup intent's usage.
+	InvoiceSettings *struct {
+		DefaultPaymentMethod expandable `json:"default_payment_method"`
+	} `json:"invoice_settings"`
+	PaymentMethod expandable `json:"payment_method"`
+	Usage         string     `json:"usage"`
+
 	EvidenceDetails *struct {
 		DueBy int64 `json:"due_by"`
 	} `json:"evidence_details"`
@@ -244,8 +252,18 @@ type envelope struct {
 	APIVersion string `json:"api_version"`
 	Livemode   bool   `json:"livemode"`
 	Data       struct {
-		Object *object `json:"object"`
+		Object             *object             `json:"object"`
+		PreviousAttributes *previousAttributes `json:"previous_attributes"`
 	} `json:"data"`
+}
+
+// previousAttributes is the part of an update event's previous values
+// payflow reads. Only invoice_settings.default_payment_method is read,
+// raw: absent (nil) and null (the customer had none) mean different things.
+type previousAttributes struct {
+	InvoiceSettings *struct {
+		DefaultPaymentMethod json.RawMessage `json:"default_payment_method"`
+	} `json:"invoice_settings"`
 }
 
 // Decode reads a verified payload into a payflow.Event.
@@ -327,6 +345,17 @@ func Decode(payload []byte) (payflow.Event, error) {
 		}
 	case "charge":
 		ev.ChargeID, ev.Amount, ev.Email = o.ID, o.Amount, firstSet(o.ReceiptEmail, billingEmail(o))
+	case "customer":
+		ev.CustomerID = o.ID
+		ev.PaymentMethod = defaultPaymentMethodChange(env.Type, o, env.Data.PreviousAttributes)
+	case "payment_method":
+		if env.Type == "payment_method.attached" {
+			ev.PaymentMethod = o.ID
+		}
+	case "setup_intent":
+		if env.Type == "setup_intent.succeeded" && o.Usage == "off_session" {
+			ev.PaymentMethod = string(o.PaymentMethod)
+		}
 	case "dispute":
 		ev.DisputeID, ev.Amount, ev.DisputeReason = o.ID, o.Amount, o.Reason
 		if o.EvidenceDetails != nil {
@@ -340,6 +369,26 @@ func Decode(payload []byte) (payflow.Event, error) {
 		return payflow.Event{}, err
 	}
 	return ev, nil
+}
+
+// defaultPaymentMethodChange is the customer's new default payment method
+// for invoices when customer.updated changed it (previous_attributes name
+// the field, with another value or null), else "": any other update of the
+// customer (email, address, metadata) retries nothing.
+func defaultPaymentMethodChange(typ string, o *object, prev *previousAttributes) string {
+	if typ != "customer.updated" || o.InvoiceSettings == nil || prev == nil || prev.InvoiceSettings == nil ||
+		prev.InvoiceSettings.DefaultPaymentMethod == nil {
+		return ""
+	}
+	var before expandable
+	if err := before.UnmarshalJSON(prev.InvoiceSettings.DefaultPaymentMethod); err != nil {
+		return ""
+	}
+	now := string(o.InvoiceSettings.DefaultPaymentMethod)
+	if now == "" || now == string(before) {
+		return ""
+	}
+	return now
 }
 
 // checkIDs refuses an event whose IDs could never key a workflow or a
@@ -359,7 +408,7 @@ func checkIDs(ev *payflow.Event) error {
 		{"id", ev.ID}, {"data.object.id", ev.ObjectID}, {"customer", ev.CustomerID},
 		{"payment_intent", ev.PaymentIntent}, {"checkout session", ev.CheckoutID},
 		{"invoice", ev.InvoiceID}, {"subscription", ev.SubscriptionID}, {"charge", ev.ChargeID},
-		{"dispute", ev.DisputeID}, {"price", ev.PriceID},
+		{"dispute", ev.DisputeID}, {"price", ev.PriceID}, {"payment_method", ev.PaymentMethod},
 	}
 	for _, id := range ids {
 		if id.v != "" && !isToken(id.v, false) {

@@ -254,7 +254,8 @@ func TestEveryHandledTypeRoutes(t *testing.T) {
 				t.Fatalf("status %d delivered %v body %v", r.status, h.delivered, r.body)
 			}
 			want := map[string]string{"payment_intent": "order/pi_r", "checkout": "order/pi_r", "charge.refunded": "order/pi_r",
-				"invoice": "subscription/sub_r", "customer": "subscription/sub_r", "charge.dispute": "dispute/dp_r"}
+				"invoice": "subscription/sub_r", "customer.subscription": "subscription/sub_r", "charge.dispute": "dispute/dp_r",
+				"customer.updated": "customer/cus_r", "payment_method": "customer/cus_r", "setup_intent": "customer/cus_r"}
 			matched := false
 			for prefix, id := range want {
 				if strings.HasPrefix(typ, prefix) && (prefix != "charge.refunded" || typ == prefix) {

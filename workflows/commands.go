@@ -31,7 +31,7 @@ type runner struct {
 	local bool
 	steps *[]routing.Step
 	// answer hands the result of a command the core asked for (RetryCharge,
-	// RecheckInvoice, LookupPaymentOwner) back to the core and returns what
+	// RecheckInvoice, FetchDecline, LookupPaymentOwner) back to the core and returns what
 	// the core wants next.
 	answer func(result any) []billing.Command
 	// describe is the one line the Temporal UI shows for the workflow.
@@ -128,6 +128,18 @@ func (r *runner) do(c billing.Command) ([]billing.Command, error) {
 			return nil, err
 		}
 		res.InvoiceID, res.Attempt = c.InvoiceID, c.Attempt
+		return r.answer(res), nil
+	case billing.FetchDecline:
+		// Skipped (no Stripe key, a refusal, a run recorded before the
+		// fetch existed) is treated as a soft decline by the core.
+		if workflow.GetVersion(r.ctx, "fetch-invoice-decline", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return r.answer(billing.DeclineResult{InvoiceID: c.InvoiceID, Skipped: true}), nil
+		}
+		var res billing.DeclineResult
+		if err := r.task("FetchDecline "+c.InvoiceID, &res, a.FetchDecline, c); err != nil {
+			return nil, err
+		}
+		res.InvoiceID, res.Skipped = c.InvoiceID, res.Skipped || r.refused != nil
 		return r.answer(res), nil
 	case billing.RecheckInvoice:
 		// A re-read Stripe refuses for good proceeds on what payflow knows,

@@ -162,6 +162,8 @@ func (wf *subscriptionRun) answer(result any) []billing.Command {
 		sub, cmds = billing.ApplyRecheck(wf.sub, r, now)
 	case billing.TakeoverResult:
 		sub, cmds = billing.ApplyTakeover(wf.sub, r, now)
+	case billing.DeclineResult:
+		sub, cmds = billing.ApplyDecline(wf.sub, r, now)
 	default:
 		return nil
 	}

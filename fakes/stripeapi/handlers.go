@@ -88,11 +88,12 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 		code, msg := fixtures.DeclineMessage(outcome.DeclineCode)
 		def(&outcome.Code, code)
 		def(&outcome.Message, msg)
+		inv.DeclineCode = outcome.DeclineCode
 		s.fail(w, "", http.StatusPaymentRequired, apiError{Type: "card_error", Code: outcome.Code,
 			DeclineCode: outcome.DeclineCode, Message: outcome.Message, Charge: inv.ChargeID})
 		return
 	}
-	inv.Status, inv.PaidAt = "paid", now
+	inv.Status, inv.PaidAt, inv.DeclineCode = "paid", now, ""
 	if sub := s.subs[inv.SubscriptionID]; sub != nil && slices.Contains([]string{"past_due", "unpaid", "incomplete"}, sub.Status) {
 		sub.Status = "active" // paying the open invoice brings the subscription back
 	}

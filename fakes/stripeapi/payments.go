@@ -15,6 +15,7 @@ type Charge struct {
 	ID, CustomerID, PaymentIntentID, InvoiceID string
 	Amount, AmountRefunded                     int64
 	Currency, Status                           string
+	DeclineCode                                string // a failed charge's decline (outcome.reason)
 	Created                                    time.Time
 }
 
@@ -51,7 +52,7 @@ func (s *Server) findCharge(id string) (Charge, bool) {
 				status = "succeeded"
 			}
 			return Charge{ID: id, CustomerID: inv.CustomerID, PaymentIntentID: inv.PaymentIntentID, InvoiceID: inv.ID,
-				Amount: inv.Amount, Currency: inv.Currency, Status: status, Created: inv.Created}, true
+				Amount: inv.Amount, Currency: inv.Currency, Status: status, Created: inv.Created, DeclineCode: inv.DeclineCode}, true
 		}
 	}
 	return Charge{}, false
@@ -70,13 +71,14 @@ func (s *Server) getCharge(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, render("charge", fixtures.Options{ChargeID: c.ID, PaymentIntentID: c.PaymentIntentID,
 		CustomerID: c.CustomerID, Guest: c.CustomerID == "", InvoiceID: c.InvoiceID, Amount: c.Amount,
-		AmountRefunded: c.AmountRefunded, Currency: c.Currency, Status: c.Status, Created: c.Created},
+		AmountRefunded: c.AmountRefunded, Currency: c.Currency, Status: c.Status, Created: c.Created, DeclineCode: c.DeclineCode},
 		fixtures.Map{"invoice": orNil(c.InvoiceID), "payment_intent": orNil(c.PaymentIntentID)}))
 }
 
 // getPaymentIntent renders the payment intent of a seeded charge or of an
 // invoice: succeeded when its charge succeeded (the invoice is paid), else
-// waiting for a payment method.
+// waiting for a payment method, with the last attempt's decline (if known)
+// in last_payment_error.
 func (s *Server) getPaymentIntent(w http.ResponseWriter, r *http.Request) {
 	if p := unknownParam(r.Form, "expand", "client_secret"); p != "" {
 		s.invalid(w, p, "parameter_unknown", "Received unknown parameter: %s", p)
@@ -94,7 +96,7 @@ func (s *Server) getPaymentIntent(w http.ResponseWriter, r *http.Request) {
 	for _, inv := range s.invoices {
 		if !found && inv.PaymentIntentID == id {
 			c, found = Charge{ID: inv.ChargeID, PaymentIntentID: id, CustomerID: inv.CustomerID, InvoiceID: inv.ID,
-				Amount: inv.Amount, Currency: inv.Currency, Status: "failed", Created: inv.Created}, true
+				Amount: inv.Amount, Currency: inv.Currency, Status: "failed", Created: inv.Created, DeclineCode: inv.DeclineCode}, true
 			if inv.Status == "paid" {
 				c.Status = "succeeded"
 			}
@@ -110,6 +112,6 @@ func (s *Server) getPaymentIntent(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, render("payment_intent", fixtures.Options{PaymentIntentID: id, ChargeID: c.ID,
 		CustomerID: c.CustomerID, Guest: c.CustomerID == "", InvoiceID: c.InvoiceID, Amount: c.Amount,
-		Currency: c.Currency, Status: status, Created: c.Created},
+		Currency: c.Currency, Status: status, Created: c.Created, DeclineCode: c.DeclineCode},
 		fixtures.Map{"invoice": orNil(c.InvoiceID), "latest_charge": orNil(c.ID)}))
 }

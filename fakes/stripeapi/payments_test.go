@@ -58,3 +58,51 @@ func TestChargesAndPaymentIntents(t *testing.T) {
 		}
 	}
 }
+
+// A declined attempt on an invoice shows on its payment intent
+// (last_payment_error, status requires_payment_method) and its charge
+// (failure_code, outcome.reason), never on the invoice: scripted
+// (ScriptDecline) or from a declined pay; a later payment clears it.
+func TestInvoiceDeclineOnPaymentIntentAndCharge(t *testing.T) {
+	srv, sc, _ := start(t)
+	srv.PutInvoice(stripeapi.Invoice{ID: "in_1", CustomerID: "cus_A", SubscriptionID: "sub_1", Status: "open"})
+	pi, ch := srv.ScriptDecline("in_1", "stolen_card")
+	if pi == "" || ch == "" {
+		t.Fatalf("ScriptDecline gave %q %q", pi, ch)
+	}
+	if p, _ := srv.ScriptDecline("in_missing", "lost_card"); p != "" {
+		t.Errorf("decline scripted on a missing invoice")
+	}
+	got, err := sc.PaymentIntents.Get(pi, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := got.LastPaymentError
+	if got.Status != stripe.PaymentIntentStatusRequiresPaymentMethod || e == nil || e.DeclineCode != "stolen_card" ||
+		e.Code != stripe.ErrorCodeCardDeclined || e.Type != stripe.ErrorTypeCard || e.Msg == "" ||
+		got.LatestCharge == nil || got.LatestCharge.ID != ch {
+		t.Errorf("payment intent %+v, error %+v", got, e)
+	}
+	c, err := sc.Charges.Get(ch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != stripe.ChargeStatusFailed || c.FailureCode != "card_declined" || c.Outcome == nil ||
+		c.Outcome.Reason != "stolen_card" || c.Outcome.Type != "issuer_declined" {
+		t.Errorf("charge %+v, outcome %+v", c, c.Outcome)
+	}
+
+	srv.ScriptPay("in_1", stripeapi.PayDeclined("lost_card"), stripeapi.PaySucceeds)
+	if _, err := sc.Invoices.Pay("in_1", nil); err == nil {
+		t.Fatal("declined pay succeeded")
+	}
+	if got, _ := sc.PaymentIntents.Get(pi, nil); got.LastPaymentError == nil || got.LastPaymentError.DeclineCode != "lost_card" {
+		t.Errorf("after a declined pay: %+v", got.LastPaymentError)
+	}
+	if _, err := sc.Invoices.Pay("in_1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sc.PaymentIntents.Get(pi, nil); got.LastPaymentError != nil || got.Status != stripe.PaymentIntentStatusSucceeded {
+		t.Errorf("after payment: %s %+v", got.Status, got.LastPaymentError)
+	}
+}

@@ -60,7 +60,12 @@ type Invoice struct {
 	AttemptCount                                  int64
 	PaymentIntentID, ChargeID, HostedInvoiceURL   string
 	ProductID, PriceID                            string
-	PeriodEnd, Created                            time.Time
+	// DeclineCode is the issuer's decline of the invoice's last failed
+	// attempt (seeded, ScriptDecline, or set by a declined pay): its
+	// payment intent's last_payment_error and its charge's outcome carry
+	// it, as Stripe's do; the invoice itself does not (2023-10-16).
+	DeclineCode        string
+	PeriodEnd, Created time.Time
 
 	// Set by the fake as the invoice moves.
 	PaidOutOfBand                 bool
@@ -294,6 +299,28 @@ func (s *Server) ScriptPay(invoiceID string, outcomes ...PayOutcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.scripts[invoiceID] = append(s.scripts[invoiceID], outcomes...)
+}
+
+// ScriptDecline records that the invoice's last payment attempt was
+// declined with code (stolen_card, insufficient_funds, …), as when Stripe's
+// own attempt failed before the invoice.payment_failed event: GET
+// /v1/payment_intents/{id} and /v1/charges/{id} then report it. The
+// invoice gets a payment intent and a charge if it has none; their IDs
+// are returned for the event's fixture.
+func (s *Server) ScriptDecline(invoiceID, code string) (paymentIntentID, chargeID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv := s.invoices[invoiceID]
+	if inv == nil {
+		return "", ""
+	}
+	def(&inv.PaymentIntentID, newID("pi_", 24))
+	def(&inv.ChargeID, newID("ch_", 24))
+	inv.DeclineCode = code
+	if inv.AttemptCount == 0 {
+		inv.AttemptCount = 1
+	}
+	return inv.PaymentIntentID, inv.ChargeID
 }
 
 // PayAttempts returns how many charge attempts were made on the invoice;
