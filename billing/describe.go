@@ -13,27 +13,7 @@ func (s Subscription) Describe() string {
 		parts = append(parts, "collection paused ("+s.PauseCollection+")")
 	}
 	for _, c := range s.Campaigns {
-		p := []string{fmt.Sprintf("invoice %s failed %s", c.InvoiceID, FormatDate(c.FailedAt))}
-		switch {
-		case c.Final && c.Policy.Mode == ModeStripe:
-			p = append(p, "Stripe's retries ended unrecovered")
-		case c.Final:
-			p = append(p, "final action "+c.Policy.FinalAction+" taken")
-		case c.ActionRequired:
-			p = append(p, "waiting for the customer to authenticate")
-		case c.HardDecline:
-			p = append(p, "hard decline ("+c.DeclineCode+"): waiting for a new card")
-		case c.NextRetryAt != nil:
-			p = append(p, fmt.Sprintf("retry %d of %d on %s", c.Attempts+1, len(c.Policy.RetryDelays), FormatDate(*c.NextRetryAt)))
-		case c.Policy.Mode == ModeStripe:
-			p = append(p, "Stripe is retrying")
-		}
-		if c.Suspended {
-			p = append(p, "access suspended")
-		} else if !c.Final {
-			p = append(p, "access suspended from "+FormatDate(c.GraceEndsAt))
-		}
-		parts = append(parts, strings.Join(p, ", "))
+		parts = append(parts, c.describe())
 	}
 	if len(s.Campaigns) == 0 && s.CurrentPeriodEnd > 0 && !s.Terminal() {
 		verb := "renews"
@@ -80,3 +60,67 @@ func (d Dispute) Describe() string {
 	}
 	return line
 }
+
+// describe is the campaign's part of the details line: the failure and
+// why, what happened since, then what comes next with its date (UTC).
+func (c Campaign) describe() string {
+	p := []string{fmt.Sprintf("invoice %s failed %s (%s)", c.InvoiceID, formatUTC(c.FailedAt), c.declineWhy())}
+	// What happened.
+	switch {
+	case c.Policy.Mode == ModeStripe && c.StripeAttempt == 2:
+		p = append(p, "Stripe attempt 2 failed")
+	case c.Policy.Mode == ModeStripe && c.StripeAttempt > 2:
+		p = append(p, fmt.Sprintf("Stripe attempts 2-%d failed", c.StripeAttempt))
+	case c.Attempts == 1:
+		p = append(p, "retry 1 failed")
+	case c.Attempts > 1:
+		p = append(p, fmt.Sprintf("retries 1-%d failed", c.Attempts))
+	}
+	if c.Suspended {
+		p = append(p, "access suspended")
+	}
+	if c.Final {
+		if c.Policy.Mode == ModeStripe {
+			return strings.Join(append(p, "Stripe's retries ended unrecovered"), ", ")
+		}
+		return strings.Join(append(p, "final action "+c.Policy.FinalAction+" taken"), ", ")
+	}
+	// What comes next.
+	switch {
+	case c.DeclinePending:
+		p = append(p, "asking Stripe why")
+	case c.ChargePending > 0:
+		p = append(p, fmt.Sprintf("retry %d of %d charging", c.ChargePending, len(c.Policy.RetryDelays)))
+	case c.ActionRequired:
+		p = append(p, "waiting for the customer to authenticate")
+	case c.HardDecline:
+		p = append(p, "waiting for a new card")
+	case c.NextRetryAt != nil:
+		p = append(p, fmt.Sprintf("retry %d of %d on %s", c.Attempts+1, len(c.Policy.RetryDelays), formatUTC(*c.NextRetryAt)))
+	case c.Policy.Mode == ModeStripe:
+		p = append(p, "Stripe is retrying")
+	}
+	if !c.Suspended {
+		p = append(p, "access suspended from "+formatUTC(c.GraceEndsAt))
+	}
+	if c.FinalAt != nil {
+		p = append(p, "final action "+c.Policy.FinalAction+" on "+formatUTC(*c.FinalAt))
+	}
+	return strings.Join(p, ", ")
+}
+
+// declineWhy names the failure: its category and, when it says more, the
+// decline code.
+func (c Campaign) declineWhy() string {
+	if c.DeclinePending {
+		return "decline pending"
+	}
+	cat := c.DeclineCategory()
+	if c.DeclineCode == "" || c.DeclineCode == cat {
+		return cat
+	}
+	return cat + ": " + c.DeclineCode
+}
+
+// formatUTC is FormatDate with its time zone stated.
+func formatUTC(t time.Time) string { return FormatDate(t) + " UTC" }

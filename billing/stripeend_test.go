@@ -104,7 +104,7 @@ func TestStripeModeUnpaidThenPaidRecovers(t *testing.T) {
 	r := stripeFailing(t)
 	r.now = t0.Add(45 * day)
 	r.apply(snap("evt_unpaid", "updated", StatusUnpaid, 45*day, "prod_pro"))
-	if d := r.s.Describe(); !strings.Contains(d, "invoice in_1 failed 2024-03-31 12:00, Stripe's retries ended unrecovered") {
+	if d := r.s.Describe(); !strings.Contains(d, "invoice in_1 failed 2024-03-31 12:00 UTC (insufficient_funds), Stripe's retries ended unrecovered") {
 		t.Errorf("describe %q", d)
 	}
 	r.apply(inv("evt_paid", "paid", "in_1", 46*day, 2000, "subscription_cycle"))

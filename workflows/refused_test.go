@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -51,7 +52,20 @@ func (c *counters) Counter(name string) client.MetricsCounter {
 }
 
 func (c *counters) Gauge(string) client.MetricsGauge { return nothing{} }
-func (c *counters) Timer(string) client.MetricsTimer { return nothing{} }
+
+// Timer counts the times recorded (not their durations).
+func (c *counters) Timer(name string) client.MetricsTimer {
+	key := name + "{" + c.tags + "}"
+	return timerFunc(func(time.Duration) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.got[key]++
+	})
+}
+
+type timerFunc func(time.Duration)
+
+func (f timerFunc) Record(d time.Duration) { f(d) }
 
 type counterFunc func(int64)
 
@@ -174,4 +188,25 @@ func TestOrderSurvivesRefusedProvisioning(t *testing.T) {
 	require.Equal(t, 1, w.sent()[orderID+"/receipt"])
 	require.Len(t, w.operatorAlerts(orderID, "SetAccess"), 1)
 	require.Equal(t, int64(1), cs.refusedFor("SetAccess"))
+}
+
+// counted sums a counter over the series whose tags include every one of
+// tags ("k=v"), whatever other tags Temporal adds.
+func (c *counters) counted(name string, tags ...string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for k, v := range c.got {
+		if !strings.HasPrefix(k, name+"{") {
+			continue
+		}
+		all := true
+		for _, t := range tags {
+			all = all && slices.Contains(strings.Split(strings.TrimSuffix(strings.TrimPrefix(k, name+"{"), "}"), ","), t)
+		}
+		if all {
+			n += v
+		}
+	}
+	return n
 }

@@ -179,22 +179,68 @@ func (wf *subscriptionRun) apply(sub billing.Subscription, cmds []billing.Comman
 }
 
 // count reports campaigns started, recovered and ended unrecovered as
-// worker metrics.
+// worker metrics: recovered ones tagged with their decline category and
+// the failed attempts before recovery, with the amount recovered (per
+// currency, minor units) and the time to recover (per category);
+// unrecovered ones tagged with their category. Metrics are emitted from
+// workflow code: the SDK's handler drops them during replay.
 func (wf *subscriptionRun) count(next billing.Subscription) {
 	mh := workflow.GetMetricsHandler(wf.ctx)
 	started, ended := campaignsApart(next.Campaigns, wf.sub.Campaigns), campaignsApart(wf.sub.Campaigns, next.Campaigns)
 	if len(started) > 0 {
 		mh.Counter("payflow_dunning_campaigns_started").Inc(int64(len(started)))
 	}
+	// Which ended campaign was recovered: its invoice is paid now.
+	// Which were counted unrecovered: those that reached their final step
+	// now, or ended unpaid before it.
+	var paid, unpaid []billing.Campaign
+	for _, c := range ended {
+		switch {
+		case invoiceStatus(next, c.InvoiceID) == billing.InvoicePaid:
+			paid = append(paid, c)
+		case !c.Final:
+			unpaid = append(unpaid, c)
+		}
+	}
+	for _, c := range next.Campaigns {
+		if i := slices.IndexFunc(wf.sub.Campaigns, func(o billing.Campaign) bool { return o.InvoiceID == c.InvoiceID }); c.Final && (i < 0 || !wf.sub.Campaigns[i].Final) {
+			unpaid = append(unpaid, c)
+		}
+	}
+	now := workflow.Now(wf.ctx)
 	if d := next.Recovered - wf.sub.Recovered; d > 0 {
-		mh.Counter("payflow_dunning_campaigns_recovered").Inc(int64(d))
-		if len(ended) == 1 {
-			mh.Timer("payflow_dunning_time_to_recover").Record(workflow.Now(wf.ctx).Sub(ended[0].FailedAt))
+		for i := range d {
+			tags := map[string]string{"category": "unknown", "attempt": "unknown"}
+			if i < len(paid) {
+				r := billing.RecoveryOf(paid[i], next)
+				tags = map[string]string{"category": r.Category, "attempt": r.Attempt}
+				if r.Amount > 0 {
+					mh.WithTags(map[string]string{"currency": r.Currency}).Counter("payflow_dunning_recovered_amount").Inc(r.Amount)
+				}
+				mh.WithTags(map[string]string{"category": r.Category}).Timer("payflow_dunning_time_to_recover").Record(now.Sub(paid[i].FailedAt))
+			}
+			mh.WithTags(tags).Counter("payflow_dunning_campaigns_recovered").Inc(1)
 		}
 	}
 	if d := next.Unrecovered - wf.sub.Unrecovered; d > 0 {
-		mh.Counter("payflow_dunning_campaigns_unrecovered").Inc(int64(d))
+		for i := range d {
+			category := "unknown"
+			if i < len(unpaid) {
+				category = unpaid[i].DeclineCategory()
+			}
+			mh.WithTags(map[string]string{"category": category}).Counter("payflow_dunning_campaigns_unrecovered").Inc(1)
+		}
 	}
+}
+
+// invoiceStatus is the status of s's invoice id ("" when not kept).
+func invoiceStatus(s billing.Subscription, id string) string {
+	for _, inv := range s.Invoices {
+		if inv.ID == id {
+			return inv.Status
+		}
+	}
+	return ""
 }
 
 // campaignsApart lists the campaigns of a that b does not have.

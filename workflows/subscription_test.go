@@ -89,6 +89,8 @@ func (w *world) payKeys(invoice string) []string {
 // ends, and the run completes after lingering.
 func TestSubscriptionDunningRecoveredByRetry(t *testing.T) {
 	w := newSubscription(t, stripeapi.PayDeclined("insufficient_funds"), stripeapi.PaySucceeds)
+	cs := newCounters()
+	w.metrics = cs
 	h := w.run(t, subWorkflowID)
 	h.signal(0, snapshot("evt_created", "customer.subscription.created", "active", -time.Hour, "prod_a"))
 	h.signal(0, invoiceEvent("evt_first_paid", "invoice.paid", "in_first", -time.Hour, "subscription_create", ""))
@@ -114,6 +116,12 @@ func TestSubscriptionDunningRecoveredByRetry(t *testing.T) {
 		key + "invoice/in_first/receipt"}, w.sentKeys())
 	require.Equal(t, billing.StatusCanceled, v.Status)
 	require.Equal(t, 1, v.Subscription.Recovered)
+	require.Equal(t, int64(2000), cs.counted("payflow_dunning_recovered_amount", "currency=usd"), "minor units")
+	require.Equal(t, int64(1), cs.counted("payflow_dunning_time_to_recover", "category=insufficient_funds"), "one time recorded")
+	require.Equal(t, int64(1), cs.counted("payflow_dunning_campaigns_recovered", "category=insufficient_funds", "attempt=2"),
+		"recovered by the second retry: two failed attempts before (the first failure, retry 1)")
+	require.Equal(t, int64(0), cs.counted("payflow_dunning_campaigns_unrecovered"))
+	require.Equal(t, int64(1), cs.counted("payflow_dunning_campaigns_started"))
 	require.Equal(t, map[string]string{"prod_a " + subWorkflowID: payflow.AccessRevoked}, w.access(t, subCustomer))
 	upserts := h.sa.upserts()
 	require.Equal(t, []string{
@@ -135,6 +143,8 @@ func TestSubscriptionDunningRecoveredByRetry(t *testing.T) {
 func TestSubscriptionDunningFinalCancel(t *testing.T) {
 	d := stripeapi.PayDeclined("insufficient_funds")
 	w := newSubscription(t, d, d, d)
+	cs := newCounters()
+	w.metrics = cs
 	h := w.run(t, subWorkflowID)
 	h.signal(0, snapshot("evt_created", "customer.subscription.created", "active", -time.Hour, "prod_a"))
 	h.signal(0, invoiceEvent("evt_failed", "invoice.payment_failed", failedInv, 0, "subscription_cycle", "insufficient_funds"))
@@ -162,6 +172,8 @@ func TestSubscriptionDunningFinalCancel(t *testing.T) {
 	require.Equal(t, []string{key + "final", key + "first-failure", key + "reminder-1", key + "reminder-2", key + "suspended"}, w.sentKeys())
 	require.Equal(t, billing.StatusCanceled, v.Status)
 	require.Equal(t, 1, v.Subscription.Unrecovered)
+	require.Equal(t, int64(1), cs.counted("payflow_dunning_campaigns_unrecovered", "category=insufficient_funds"))
+	require.Equal(t, int64(0), cs.counted("payflow_dunning_campaigns_recovered"))
 	var statuses, stages []string
 	for _, u := range h.sa.upserts() {
 		for _, kv := range splitKV(u) {
