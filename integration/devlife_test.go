@@ -22,6 +22,7 @@ import (
 
 type devProcess struct {
 	cmd      *exec.Cmd
+	exited   chan error // the process's Wait, started by launchDev
 	out      *syncBuffer
 	url      string
 	temporal string
@@ -29,23 +30,66 @@ type devProcess struct {
 
 func startDev(t *testing.T, dir string, tport, uiport, port int) *devProcess {
 	t.Helper()
+	p, err := launchDev(dir, tport, uiport, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startFreshDev starts payflow dev on free ports. Free ports are picked
+// while other tests run, so one may be taken before dev binds it: dev then
+// exits at once saying so, and another set of ports is tried.
+func startFreshDev(t *testing.T, dir string) (p *devProcess, tport, uiport, port int) {
+	t.Helper()
+	for try := 1; ; try++ {
+		tport, uiport, port = freePort(), freePort(), freePort()
+		p, err := launchDev(dir, tport, uiport, port)
+		if err == nil {
+			return p, tport, uiport, port
+		}
+		if try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("ports taken meanwhile, trying others: %v", err)
+	}
+}
+
+// launchDev starts payflow dev and waits until it is ready, or until it
+// exits (with its output in the error).
+func launchDev(dir string, tport, uiport, port int) (*devProcess, error) {
 	p := &devProcess{out: &syncBuffer{}, url: fmt.Sprintf("http://127.0.0.1:%d", port), temporal: fmt.Sprintf("127.0.0.1:%d", tport)}
 	p.cmd = exec.Command(sys.bin, "dev", "-dir", dir, "-temporal", temporalBin(), "-temporal-port", fmt.Sprint(tport),
 		"-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	p.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	waitFor(t, 90*time.Second, "second payflow dev ready", func() (bool, string) {
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	deadline := time.Now().Add(90 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("payflow dev exited before it was ready (%v):\n%s", err, tail(p.out.String(), 3000))
+		case <-time.After(250 * time.Millisecond):
+		}
 		resp, err := http.Get(p.url + "/readyz")
 		if err != nil {
-			return false, err.Error()
+			last = err.Error()
+			continue
 		}
 		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
-	})
-	return p
+		if resp.StatusCode == http.StatusOK {
+			p.exited = exited // stop waits on it
+			return p, nil
+		}
+		last = resp.Status
+	}
+	_ = p.cmd.Process.Kill()
+	return nil, fmt.Errorf("payflow dev not ready after 90s (last: %s):\n%s", last, tail(p.out.String(), 3000))
 }
 
 // stop sends Ctrl-C and checks everything it started is gone.
@@ -54,10 +98,8 @@ func (p *devProcess) stop(t *testing.T) {
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-p.exited:
 		if err != nil {
 			t.Fatalf("payflow dev exited with %v after Ctrl-C\n%s", err, tail(p.out.String(), 2000))
 		}
@@ -78,8 +120,7 @@ func (p *devProcess) stop(t *testing.T) {
 // everything it started.
 func TestDevRestartKeepsWorkflows(t *testing.T) {
 	dir := t.TempDir()
-	tport, uiport, port := freePort(), freePort(), freePort()
-	p := startDev(t, dir, tport, uiport, port)
+	p, tport, uiport, port := startFreshDev(t, dir)
 	secret, err := os.ReadFile(filepath.Join(dir, "webhook_secret"))
 	if err != nil || !strings.HasPrefix(string(secret), "whsec_") {
 		t.Fatalf("generated secret: %q, %v", secret, err)
