@@ -23,7 +23,7 @@ import (
 	"github.com/payflow/payflow/billing"
 )
 
-// Issue 11: when the ledger write fails after SendGrid accepted a message,
+// When the ledger write fails after SendGrid accepted a message,
 // the retried activity finishes the ledger instead of sending again.
 
 // flakyLedger is the real store whose FinishEmail fails its next failures

@@ -12,7 +12,7 @@ import (
 	"github.com/payflow/payflow/routing"
 )
 
-// Issue 13, "retry when the customer fixes the card", over HTTP on the real
+// "Retry when the customer fixes the card", over HTTP on the real
 // dev server (retries 3 s, 6 s, 40 s; grace 30 s): Stripe's attempt fails
 // with a hard decline → no payflow retry → the customer attaches a new card
 // (payment_method.attached, keyed by customer: customer/<cus> hands it to

@@ -24,7 +24,7 @@ import (
 	"github.com/payflow/payflow/workflows"
 )
 
-// Issue 2: the four core events end to end, one effect each.
+// The four core events end to end, one effect each.
 func TestCoreEventsEndToEnd(t *testing.T) {
 	cus, pi := "cus_core1", "pi_core1"
 	paid := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, Amount: 4900, ProductID: "prod_core"})
@@ -193,7 +193,7 @@ func historyOf(t testing.TB, id string) historySummary {
 	return h
 }
 
-// Issue 3: 100 distinct events, each delivered 5 times, shuffled, from 32
+// 100 distinct events, each delivered 5 times, shuffled, from 32
 // concurrent clients: exactly 100 effects, no email twice.
 func TestStorm(t *testing.T) {
 	const n, copies, clients = 100, 5, 32
@@ -255,7 +255,7 @@ func TestStorm(t *testing.T) {
 	}
 }
 
-// Issue 3, third depth: after Temporal's retention dropped the run, a late
+// Third depth of deduplication: after Temporal's retention dropped the run, a late
 // duplicate starts a new run, and the database's event ledger makes it a
 // no-op.
 func TestDuplicateAfterRetention(t *testing.T) {

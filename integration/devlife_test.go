@@ -115,7 +115,7 @@ func (p *devProcess) stop(t *testing.T) {
 	}
 }
 
-// Issue 2: `payflow dev` generates and keeps a webhook secret, keeps
+// `payflow dev` generates and keeps a webhook secret, keeps
 // Temporal's state in a file (a restart keeps workflows), and Ctrl-C stops
 // everything it started.
 func TestDevRestartKeepsWorkflows(t *testing.T) {
@@ -211,7 +211,7 @@ func (r *devRun) wait(t *testing.T, within time.Duration) error {
 	}
 }
 
-// Issue 11: when the Temporal dev server exits during start-up (its port
+// When the Temporal dev server exits during start-up (its port
 // or its UI's port already taken), payflow dev says why, in the server's
 // own words, and exits non-zero instead of hanging.
 func TestDevExitsWhenTemporalCannotStart(t *testing.T) {
@@ -257,8 +257,7 @@ func fakeTemporal(t *testing.T, script string) string {
 }
 
 // The same with a server that fails at once: payflow dev reports its
-// output promptly (it used to wait on the dead server forever, deaf to
-// signals).
+// output promptly instead of waiting on the dead server.
 func TestDevExitsWhenTemporalFailsAtOnce(t *testing.T) {
 	t.Parallel()
 	bin := fakeTemporal(t, `echo "Error: unable to start server: fake failure for payflow's test" >&2

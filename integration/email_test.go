@@ -61,7 +61,7 @@ func TestReceiptRetriedThroughOutage(t *testing.T) {
 	}
 }
 
-// Issue 11: the database fails the ledger write after SendGrid accepted
+// The database fails the ledger write after SendGrid accepted
 // the receipt (here a trigger makes the ledger's UPDATE of this one row
 // fail for a few seconds, longer than the activity retries the write
 // itself; the claim before the send, an INSERT, still works). Temporal

@@ -17,7 +17,7 @@ import (
 	"github.com/payflow/payflow/workflows"
 )
 
-// Issue 12: in API version 2023-10-16, charge.refunded of a subscription
+// In API version 2023-10-16, charge.refunded of a subscription
 // invoice's charge names the invoice (an ID) and the payment intent, not
 // the subscription. It reaches order/<payment_intent>, which is no order:
 // the run finds the invoice's subscription (the database, or Stripe's

@@ -23,7 +23,7 @@ func stripeInvoice(id, cus, sub string) stripeapi.Invoice {
 		BillingReason: "subscription_cycle", AttemptCount: 1}
 }
 
-// Issue 5: dunning through HTTP on the real dev server, with the policy in
+// Dunning through HTTP on the real dev server, with the policy in
 // seconds and the Stripe fake answering the invoice-pay calls. Stripe's
 // own snapshots set the status; the campaign sets the dunning stage.
 func TestDunningEndToEnd(t *testing.T) {
@@ -137,7 +137,7 @@ func TestDunningEndToEnd(t *testing.T) {
 	})
 }
 
-// Issue 12: an upgrade from basic to pro grants pro and revokes basic for
+// An upgrade from basic to pro grants pro and revokes basic for
 // this subscription, as `payflow inspect -json` shows.
 func TestUpgradeEndToEnd(t *testing.T) {
 	cus, sub := "cus_upgrade", "sub_upgrade"
@@ -165,7 +165,7 @@ func TestUpgradeEndToEnd(t *testing.T) {
 	}
 }
 
-// Issue 12: a full refund of a one-off order for a product revokes what the
+// A full refund of a one-off order for a product revokes what the
 // order granted, for its own source only: a subscription granting the same
 // product keeps the customer's access granted.
 func TestRefundKeepsSubscriptionAccessEndToEnd(t *testing.T) {
@@ -196,7 +196,7 @@ func TestRefundKeepsSubscriptionAccessEndToEnd(t *testing.T) {
 	}
 }
 
-// Issue 6: async checkout, a full refund after fulfilment, a dispute lost.
+// Async checkout, a full refund after fulfilment, a dispute lost.
 func TestPaymentLifecycleEndToEnd(t *testing.T) {
 	t.Run("async checkout succeeded", func(t *testing.T) {
 		t.Parallel()

@@ -14,7 +14,7 @@ import (
 	"github.com/payflow/payflow/routing"
 )
 
-// Issue 7: events lost while the receiver was down are found by reconcile
+// Events lost while the receiver was down are found by reconcile
 // in Stripe's Events API and processed once; a second run finds nothing new.
 func TestReconcileRecoversMissedEvents(t *testing.T) {
 	const n = 50
@@ -62,8 +62,8 @@ func TestReconcileRecoversMissedEvents(t *testing.T) {
 	}
 }
 
-// Issue 7: /metrics has the receiver's, the SDK's and the business metrics.
-// Issue 11: on the ops listener (PAYFLOW_METRICS_ADDR) only, never on the
+// /metrics has the receiver's, the SDK's and the business metrics.
+// On the ops listener (PAYFLOW_METRICS_ADDR) only, never on the
 // public webhook port.
 func TestMetricsEndpoint(t *testing.T) {
 	o := fixtures.Options{CustomerID: "cus_metrics", PaymentIntentID: "pi_metrics"}

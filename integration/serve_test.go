@@ -17,8 +17,7 @@ import (
 	"github.com/payflow/payflow/webhook"
 )
 
-// Issue 11: `payflow serve` used to exit at start when Temporal was
-// unreachable. It now keeps running, answers a signed event 503 with
+// `payflow serve` keeps running while Temporal is unreachable: it answers a signed event 503 with
 // Retry-After and /readyz 503, and once a Temporal server listens at
 // TEMPORAL_ADDRESS accepts events (200), without a restart.
 func TestServeWaitsForTemporal(t *testing.T) {

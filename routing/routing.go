@@ -70,7 +70,7 @@ const (
 	// about the customer (a new payment method) is handed to each of the
 	// customer's subscriptions in dunning, then the run ends. It records
 	// nothing of its own. Added with "retry when the customer fixes the
-	// card" (issue 13): the receiver holds no state, so it cannot name
+	// card": the receiver holds no state, so it cannot name
 	// the subscriptions itself.
 	customerPrefix = "customer/"
 )

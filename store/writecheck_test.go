@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Issue 11: the worker's readiness must see a database that answers but
+// The worker's readiness must see a database that answers but
 // cannot be written. WriteCheck is a real write; Ping is not enough.
 
 func TestWriteCheck(t *testing.T) {

@@ -70,7 +70,7 @@ func signedFresh(payload []byte, header string, secrets []string, now time.Time)
 // never panic, always answer one of the documented statuses with a JSON
 // body, and never deliver an event that is not signed, with a fresh
 // timestamp, by a configured secret (signedFresh). The seed corpus in
-// testdata/fuzz/FuzzReceiver holds the header attacks of issue 11 (a
+// testdata/fuzz/FuzzReceiver holds the header attacks (a
 // captured delivery with ", t=<now>" appended, with a tab, several t,
 // whitespace around keys, duplicated and empty v1, v0 only, unknown
 // schemes, a very long header, bad timestamps).

@@ -404,7 +404,7 @@ func TestBodyTooLarge(t *testing.T) {
 	}
 }
 
-// Issue 11: IDs Stripe never sends can never be handed to Temporal (size
+// IDs Stripe never sends can never be handed to Temporal (size
 // limits of workflow IDs and search attributes), so retrying cannot help:
 // they are refused as malformed (400, rejected_malformed), never answered
 // 503 (Stripe would retry for three days).
@@ -512,7 +512,7 @@ func TestTemporalInvalidArgumentIsNotUnavailable(t *testing.T) {
 	}
 }
 
-// Issue 11: /metrics is not on the public port; OpsHandler (its own
+// /metrics is not on the public port; OpsHandler (its own
 // listener) serves it with /healthz and /readyz.
 func TestMetricsOnlyOnTheOpsHandler(t *testing.T) {
 	reg := prometheus.NewRegistry()

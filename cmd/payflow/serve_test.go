@@ -34,8 +34,7 @@ func httpGet(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// Issue 11: `payflow serve` used to exit at start when Temporal was
-// unreachable. It now starts, answers a signed event 503 with Retry-After
+// `payflow serve` starts while Temporal is unreachable: it answers a signed event 503 with Retry-After
 // (Stripe retries), says not ready on /readyz, and serves /metrics on the
 // ops listener only (404 on the public port).
 func TestServeStartsWithoutTemporal(t *testing.T) {

@@ -36,9 +36,8 @@ func readyz(t *testing.T, h http.Handler) (int, map[string]string) {
 	return rec.Code, body
 }
 
-// Issue 11: the worker's /readyz said ready while its database could not be
-// written. It now answers 503 with the reason, and ready again once the
-// database takes writes.
+// The worker's /readyz answers 503 with the reason while its database
+// cannot be written, and ready again once the database takes writes.
 func TestWorkerReadyzNeedsWritableDatabase(t *testing.T) {
 	for _, tc := range []struct {
 		name string
