@@ -20,6 +20,31 @@ var ErrNotEvent = errors.New("payload is not a Stripe event")
 // ErrNotEvent.
 var ErrBadID = fmt.Errorf("%w: invalid ID", ErrNotEvent)
 
+// Uninterpretable is a verified, well-formed Stripe event payflow cannot
+// read with confidence: an API version family it does not know, a handled
+// type whose fields routing needs are missing in that version's shape, a
+// livemode or connected account this deployment does not accept. Decode
+// returns it together with the envelope's fields (ID, type, API version,
+// livemode, account) so the receiver can keep the event in quarantine
+// instead of answering a silent 200.
+type Uninterpretable struct {
+	Reason string // short, stable, for metrics and the quarantine table
+	Detail string // what exactly was missing or unexpected, for operators
+}
+
+func (u *Uninterpretable) Error() string {
+	if u.Detail == "" {
+		return "event not interpretable: " + u.Reason
+	}
+	return "event not interpretable: " + u.Reason + ": " + u.Detail
+}
+
+// Is makes errors.Is(err, ErrUninterpretable) true for every Uninterpretable.
+func (u *Uninterpretable) Is(target error) bool { return target == ErrUninterpretable }
+
+// ErrUninterpretable matches every *Uninterpretable with errors.Is.
+var ErrUninterpretable = errors.New("event not interpretable")
+
 // MaxIDLen bounds every ID the decoder extracts. Stripe's IDs are under
 // 100 characters (evt_, pi_, cs_test_… included); 255 leaves room and stays
 // far below Temporal's workflow ID and search attribute limits.
