@@ -11,6 +11,9 @@ import "fmt"
 // changes (payflow.Event.PaymentMethod); the event is keyed by customer,
 // and the customer/<cus> fan-out workflow hands it to each of the
 // customer's subscriptions (routing.CustomerID), which applies it here.
+// A subscription's own default_payment_method (which Stripe charges before
+// the customer's default) changing is customer.subscription.updated: it
+// reaches that subscription directly and retries its campaigns alone.
 //
 // In payflow mode every open campaign retries at once, whatever its
 // schedule says, hard-declined or waiting for 3-D Secure included (both
@@ -39,7 +42,7 @@ func IsPaymentMethodUpdate(ev Event) bool {
 		return false
 	}
 	switch ev.Type {
-	case "customer.updated", "payment_method.attached", "setup_intent.succeeded":
+	case "customer.updated", "payment_method.attached", "setup_intent.succeeded", "customer.subscription.updated":
 		return true
 	}
 	return false

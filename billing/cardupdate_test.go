@@ -201,3 +201,33 @@ func TestPaymentMethodUpdateWaitsForAPendingTakeover(t *testing.T) {
 		t.Errorf("retry %s", names(cmds))
 	}
 }
+
+// The subscription's own default payment method changing
+// (customer.subscription.updated, decoded with PaymentMethod) retries its
+// open campaign at once; an update that changes something else does not.
+func TestSubscriptionDefaultPaymentMethodRetries(t *testing.T) {
+	r := active(t, shortGrace())
+	r.now = t0.Add(30 * day)
+	r.apply(failedInv("evt_f1", "in_1", 30*day, 2000, "subscription_cycle", "stolen_card"))
+	other := Event{ID: "evt_u0", Type: "customer.subscription.updated", Created: unix(30*day + time.Hour),
+		SubscriptionID: subID, CustomerID: cus, Status: StatusPastDue}
+	r.now = t0.Add(30*day + time.Hour)
+	r.update(other, paid)
+	if n := len(of[RetryCharge](r.all)); n != 0 {
+		t.Fatalf("%d retries after an update that changed no payment method", n)
+	}
+	ev := other
+	ev.ID, ev.Created, ev.PaymentMethod = "evt_u1", unix(30*day+2*time.Hour), "pm_sub"
+	r.now = t0.Add(30*day + 2*time.Hour)
+	r.update(ev, paid)
+	if n := len(of[RetryCharge](r.all)); n != 1 {
+		t.Fatalf("%d retries after the subscription's payment method changed, want 1", n)
+	}
+	if c := r.s.campaign("in_1"); c != nil {
+		t.Errorf("campaign still open after the paid retry: %+v", c)
+	}
+	r.update(ev, paid) // redelivered: nothing more
+	if n := len(of[RetryCharge](r.all)); n != 1 {
+		t.Errorf("%d retries after a redelivery", n)
+	}
+}

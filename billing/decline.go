@@ -2,6 +2,7 @@ package billing
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -104,9 +105,26 @@ func (st *subStep) classify(c *Campaign) {
 		st.retime(c)
 		return
 	}
-	payflowRetries := p.Mode == ModePayflow && len(p.RetryDelays) > 0
-	if payflowRetries {
-		next := c.FailedAt.Add(p.RetryDelays[0])
+	payflowRetries := p.payflowRetries()
+	if payflowRetries && len(p.Schedules) > 0 {
+		// The first failure's category picks the schedule for the whole
+		// campaign; the final action follows its last retry (or, when it
+		// retries nothing, the policy's latest retry: the customer has
+		// as long as anyone).
+		c.Scheduled, c.Delays = true, slices.Clone(p.DelaysFor(p.DeclineCategory(c.DeclineCode)))
+		final := c.FailedAt.Add(p.horizon())
+		if n := len(c.Delays); n > 0 {
+			final = c.FailedAt.Add(c.Delays[n-1])
+		}
+		c.FinalAt = &final
+		st.note("invoice %s: %s decline, retries %s", c.InvoiceID, p.DeclineCategory(c.DeclineCode), FormatDelays(c.Delays))
+	}
+	if c.waitsForCustomer() {
+		st.awaitCustomer(c)
+		return
+	}
+	if delays := c.retryDelays(); payflowRetries && len(delays) > 0 {
+		next := c.FailedAt.Add(delays[0])
 		c.NextRetryAt = &next
 	}
 	vars := st.campaignVars(c)
@@ -114,5 +132,22 @@ func (st *subStep) classify(c *Campaign) {
 		vars["next_retry"] = emailUnix(c.StripeNextAttempt)
 	}
 	st.email(c.InvoiceID+"/first-failure", PurposeDunningFirst, vars)
+	st.retime(c)
+}
+
+// awaitCustomer starts a campaign whose category payflow does not retry:
+// authentication_required asks the customer to confirm the payment on the
+// hosted invoice page (the same email, and dedupe key, as Stripe's
+// invoice.payment_action_required); any other category gets the
+// first-failure email without a retry date. A new card retries at once
+// (cardupdate.go); otherwise the final action comes at FinalAt.
+func (st *subStep) awaitCustomer(c *Campaign) {
+	c.NextRetryAt = nil
+	if c.Policy.DeclineCategory(c.DeclineCode) == DeclineAuthenticationRequired {
+		c.ActionRequired = true
+		st.email(c.InvoiceID+"/action-required", PurposeActionRequired, st.campaignVars(c))
+	} else {
+		st.email(c.InvoiceID+"/first-failure", PurposeDunningFirst, st.campaignVars(c))
+	}
 	st.retime(c)
 }

@@ -90,13 +90,15 @@ func (c Campaign) describe() string {
 	case c.DeclinePending:
 		p = append(p, "asking Stripe why")
 	case c.ChargePending > 0:
-		p = append(p, fmt.Sprintf("retry %d of %d charging", c.ChargePending, len(c.Policy.RetryDelays)))
+		p = append(p, fmt.Sprintf("retry %d of %d charging", c.ChargePending, len(c.retryDelays())))
 	case c.ActionRequired:
 		p = append(p, "waiting for the customer to authenticate")
 	case c.HardDecline:
 		p = append(p, "waiting for a new card")
+	case c.waitsForCustomer():
+		p = append(p, "no automatic retry for this decline: waiting for a new card or payment")
 	case c.NextRetryAt != nil:
-		p = append(p, fmt.Sprintf("retry %d of %d on %s", c.Attempts+1, len(c.Policy.RetryDelays), formatUTC(*c.NextRetryAt)))
+		p = append(p, fmt.Sprintf("retry %d of %d on %s", c.Attempts+1, len(c.retryDelays()), formatUTC(*c.NextRetryAt)))
 	case c.Policy.Mode == ModeStripe:
 		p = append(p, "Stripe is retrying")
 	}

@@ -45,6 +45,27 @@ type Campaign struct {
 	// CollectionPaused: the final action (unpaid, none) paused the
 	// subscription's collection; paying the invoice lifts it.
 	CollectionPaused bool `json:"collection_paused,omitempty"`
+	// Scheduled: the campaign's retry delays were chosen by the first
+	// failure's decline category (Policy.Schedules) and are Delays (none:
+	// payflow waits for the customer). A campaign without Scheduled
+	// retries on its policy's RetryDelays.
+	Scheduled bool            `json:"scheduled,omitempty"`
+	Delays    []time.Duration `json:"delays,omitempty"`
+}
+
+// retryDelays is the campaign's retry schedule, counted from FailedAt.
+func (c Campaign) retryDelays() []time.Duration {
+	if c.Scheduled {
+		return c.Delays
+	}
+	return c.Policy.RetryDelays
+}
+
+// waitsForCustomer: payflow mode, and the campaign's category retries
+// nothing on its own: only the customer (a new card, the hosted invoice)
+// or the final action end it.
+func (c Campaign) waitsForCustomer() bool {
+	return c.Scheduled && len(c.Delays) == 0 && c.Policy.Mode == ModePayflow
 }
 
 // Stage is where the campaign stands.
@@ -54,7 +75,7 @@ func (c Campaign) Stage() string {
 		return StageFinal
 	case c.Suspended:
 		return StageSuspended
-	case c.HardDecline || c.ActionRequired:
+	case c.HardDecline || c.ActionRequired || c.waitsForCustomer():
 		return StageAwaitingCustomer
 	}
 	return StageRetrying
@@ -92,6 +113,7 @@ func (s Subscription) Timers() []Timer {
 func (c Campaign) clone() Campaign {
 	c.Policy = c.Policy.clone()
 	c.NextRetryAt, c.FinalAt = clonePtr(c.NextRetryAt), clonePtr(c.FinalAt)
+	c.Delays = slices.Clone(c.Delays)
 	return c
 }
 
@@ -208,9 +230,9 @@ func (st *subStep) startCampaign(id string, ev Event, action bool) {
 	p, now := st.p.clone(), st.now
 	c := Campaign{InvoiceID: id, Policy: p, FailedAt: now, GraceEndsAt: now.Add(p.Grace),
 		DeclineCode: firstNonEmpty(ev.DeclineCode, ev.FailureCode), StripeAttempt: ev.AttemptCount}
-	payflowRetries := p.Mode == ModePayflow && len(p.RetryDelays) > 0
+	payflowRetries := p.payflowRetries()
 	if payflowRetries {
-		final := now.Add(p.RetryDelays[len(p.RetryDelays)-1])
+		final := now.Add(p.horizon())
 		c.FinalAt = &final
 	}
 	st.s.Campaigns = append(st.s.Campaigns, c)

@@ -49,6 +49,15 @@ func Purposes() []string {
 	return out
 }
 
+// portalText is the line of a dunning email with the customer's billing
+// portal link (portal_url: a signed link to the receiver, which opens a
+// Stripe portal session on the click; the activity adds it when
+// configured). portalLine shows it only when the link is there.
+const (
+	portalText = "Update your payment method in the billing portal: {{.portal_url}}"
+	portalLine = "{{if .portal_url}}\n\n" + portalText + "{{end}}"
+)
+
 // texts holds each purpose's subject and body templates (missing vars
 // render empty).
 func texts(purpose string) (subject, body string, ok bool) {
@@ -73,25 +82,25 @@ func texts(purpose string) (subject, body string, ok bool) {
 			"We could not charge your card for the first invoice of your subscription ({{.invoice_id}}){{if .reason}} ({{.reason}}){{end}}. We will not retry it: please complete the payment within 23 hours to start your subscription: {{.hosted_url}}", true
 	case PurposeDunningFirst:
 		return "Your payment of {{.amount}} failed",
-			"We could not charge your card for invoice {{.invoice_id}}{{if .reason}} ({{.reason}}){{end}}.{{if .next_retry}} We will try again on {{.next_retry}}.{{else}} No further automatic attempt is scheduled.{{end}} To avoid interruption, update your payment method: {{.hosted_url}}", true
+			"We could not charge your card for invoice {{.invoice_id}}{{if .reason}} ({{.reason}}){{end}}.{{if .next_retry}} We will try again on {{.next_retry}}.{{else}} No further automatic attempt is scheduled.{{end}} To avoid interruption, update your payment method: {{.hosted_url}}" + portalLine, true
 	case PurposeDunningHardDecline:
 		return "Action needed: your card was declined",
-			"Your bank declined the payment for invoice {{.invoice_id}} ({{.reason}}) and retrying will not help. Please pay with another card: {{.hosted_url}}", true
+			"Your bank declined the payment for invoice {{.invoice_id}} ({{.reason}}) and retrying will not help. Please pay with another card: {{.hosted_url}}" + portalLine, true
 	case PurposeDunningReminder:
 		return "Reminder: {{.amount}} is still due",
-			"Attempt {{.attempt}} to charge invoice {{.invoice_id}} failed.{{if .next_retry}} We will try again on {{.next_retry}}.{{else}} No further automatic attempt is scheduled.{{end}} Update your payment method here: {{.hosted_url}}", true
+			"Attempt {{.attempt}} to charge invoice {{.invoice_id}} failed.{{if .next_retry}} We will try again on {{.next_retry}}.{{else}} No further automatic attempt is scheduled.{{end}} Update your payment method here: {{.hosted_url}}" + portalLine, true
 	case PurposeDunningFinal:
 		return "Final notice: {{.amount}} is overdue",
-			"We could not collect invoice {{.invoice_id}} after every attempt. {{.final}}{{if not .no_payment}} Pay now to restore your access: {{.hosted_url}}{{end}}", true
+			"We could not collect invoice {{.invoice_id}} after every attempt. {{.final}}{{if not .no_payment}} Pay now to restore your access: {{.hosted_url}}" + portalLine + "{{end}}", true
 	case PurposeActionRequired:
 		return "Please confirm your payment of {{.amount}}",
-			"Your bank asks you to confirm the payment for invoice {{.invoice_id}}. Confirm it here: {{.hosted_url}}", true
+			"Your bank asks you to confirm the payment for invoice {{.invoice_id}}. Confirm it here: {{.hosted_url}}" + portalLine, true
 	case PurposeRecovered:
 		return "Payment received: you're all set",
 			"Thank you: invoice {{.invoice_id}} ({{.amount}}) is paid and your access is restored.", true
 	case PurposeSuspended:
 		return "Your access is paused",
-			"Invoice {{.invoice_id}} is still unpaid, so your access is paused. Pay here to restore it at once: {{.hosted_url}}", true
+			"Invoice {{.invoice_id}} is still unpaid, so your access is paused. Pay here to restore it at once: {{.hosted_url}}" + portalLine, true
 	case PurposeTrialEnding:
 		return "Your trial ends on {{.trial_end}}",
 			"Your free trial ends on {{.trial_end}}. Your subscription continues after that unless you cancel.", true

@@ -75,3 +75,45 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("describe %q", d)
 	}
 }
+
+// Dunning emails show the billing portal link (portal_url, added by the
+// activity when configured) on a line of its own, beside the hosted
+// invoice link, and say nothing of a portal without it; other emails never
+// show it.
+func TestDunningEmailsShowPortalLink(t *testing.T) {
+	const portal = "https://pay.example.com/billing/portal/AQAAAABl4TOAY3VzX0E"
+	const hosted = "https://invoice.stripe.com/i/acct_1/test"
+	dunning := map[string]bool{
+		PurposeDunningFirst: true, PurposeDunningReminder: true, PurposeDunningHardDecline: true,
+		PurposeActionRequired: true, PurposeSuspended: true, PurposeDunningFinal: true,
+	}
+	for _, p := range Purposes() {
+		vars := map[string]string{"amount": "20.00 USD", "invoice_id": "in_1", "hosted_url": hosted}
+		_, without, err := Render(p, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(without, "portal") {
+			t.Errorf("%s without portal_url mentions a portal: %q", p, without)
+		}
+		vars["portal_url"] = portal
+		_, with, _ := Render(p, vars)
+		if !dunning[p] {
+			if with != without {
+				t.Errorf("%s (not a dunning email) changed with portal_url: %q", p, with)
+			}
+			continue
+		}
+		if !strings.Contains(with, "\n\nUpdate your payment method in the billing portal: "+portal) {
+			t.Errorf("%s: no portal line in %q", p, with)
+		}
+		if !strings.Contains(with, hosted) || !strings.HasPrefix(with, without) {
+			t.Errorf("%s: the portal line is not added after the existing text (hosted link kept): %q", p, with)
+		}
+	}
+	// A final notice with nothing to pay (the invoice voided) offers neither link.
+	_, b, _ := Render(PurposeDunningFinal, map[string]string{"invoice_id": "in_1", "hosted_url": hosted, "portal_url": portal, "no_payment": "true"})
+	if strings.Contains(b, portal) || strings.Contains(b, hosted) {
+		t.Errorf("final notice without payment shows a link: %q", b)
+	}
+}

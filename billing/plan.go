@@ -26,31 +26,56 @@ const (
 	planFinal   = "final"
 )
 
-// Plan is the timeline a campaign under p follows when nothing changes it
-// (no payment, no hard decline, no 3-D Secure), in order: day 0 failure,
-// each retry, the suspension, the final action, each with the email it
-// sends. It follows the rules of the core: in payflow mode the final action
-// is due at the last retry and supersedes a suspension due at the same
-// time or later; in stripe mode Stripe retries on its own schedule and its
-// end of the retries (the subscription unpaid or canceled, the invoice
-// uncollectible or void) is the final step.
-func (p Policy) Plan() []PlanStep {
-	steps := []PlanStep{{Known: true, kind: planFailure, What: "payment fails: campaign starts", Email: PurposeDunningFirst}}
+// Plan is the timeline of a soft decline (the common case): PlanFor(DeclineSoft).
+func (p Policy) Plan() []PlanStep { return p.PlanFor(DeclineSoft) }
+
+// PlanFor is the timeline a campaign under p follows when its first
+// failure is in decline category cat and nothing changes it (no payment,
+// no new card), in order: day 0 failure, each retry, the suspension, the
+// final action, each with the email it sends. It follows the rules of the
+// core: in payflow mode the category's schedule (DelaysFor) gives the
+// retries, the final action is due at its last retry (at the policy's
+// latest retry when the category retries nothing) and supersedes a
+// suspension due at the same time or later; in stripe mode Stripe retries
+// on its own schedule and its end of the retries (the subscription unpaid
+// or canceled, the invoice uncollectible or void) is the final step.
+func (p Policy) PlanFor(cat string) []PlanStep {
+	first := PlanStep{Known: true, kind: planFailure, What: "payment fails: campaign starts", Email: PurposeDunningFirst}
 	var final *PlanStep
+	delays := p.RetryDelays
+	if p.Mode == ModePayflow && len(p.Schedules) > 0 {
+		delays = p.DelaysFor(cat)
+	}
+	switch {
+	case cat == DeclineHard && p.Mode == ModePayflow:
+		first.What, first.Email = "payment fails with a hard decline: no retry, the customer is asked for another card", PurposeDunningHardDecline
+	case len(delays) == 0 && len(p.Schedules) > 0 && p.Mode == ModePayflow:
+		first.What = "payment fails: no automatic retry for this decline, waiting for a new card or payment"
+		if cat == DeclineAuthenticationRequired {
+			first.What, first.Email = "payment needs authentication (3-D Secure): no retry, the customer confirms it on the hosted invoice page", PurposeActionRequired
+		}
+	}
+	steps := []PlanStep{first}
 	switch {
 	case p.Mode == ModeStripe:
 		steps = append(steps, PlanStep{kind: planRetry, What: "Stripe retries on its own schedule (Smart Retries); each failed attempt", Email: PurposeDunningReminder})
 		final = &PlanStep{kind: planFinal, What: "Stripe's retries end (subscription unpaid or canceled, invoice uncollectible or void): campaign ends unrecovered", Email: PurposeDunningFinal}
-	case len(p.RetryDelays) > 0:
-		n := len(p.RetryDelays)
-		for i, d := range p.RetryDelays {
-			s := PlanStep{After: d, Known: true, kind: planRetry, What: fmt.Sprintf("retry %d of %d; if it fails", i+1, n), Email: PurposeDunningReminder}
-			if i == n-1 {
-				s.What, s.Email = fmt.Sprintf("retry %d of %d (the last)", i+1, n), ""
-			}
-			steps = append(steps, s)
+	case p.payflowRetries():
+		end := p.horizon()
+		if cat == DeclineHard {
+			delays = nil
 		}
-		final = &PlanStep{After: p.RetryDelays[n-1], Known: true, kind: planFinal,
+		if n := len(delays); n > 0 {
+			end = delays[n-1]
+			for i, d := range delays {
+				s := PlanStep{After: d, Known: true, kind: planRetry, What: fmt.Sprintf("retry %d of %d; if it fails", i+1, n), Email: PurposeDunningReminder}
+				if i == n-1 {
+					s.What, s.Email = fmt.Sprintf("retry %d of %d (the last)", i+1, n), ""
+				}
+				steps = append(steps, s)
+			}
+		}
+		final = &PlanStep{After: end, Known: true, kind: planFinal,
 			What: "final action " + p.FinalAction + " (" + finalMeaning(p.FinalAction) + "), after a re-read of Stripe", Email: PurposeDunningFinal}
 	}
 	suspend := PlanStep{After: p.Grace, Known: true, kind: planSuspend, What: "grace ends: access suspended, after a re-read of Stripe", Email: PurposeSuspended}
@@ -81,25 +106,46 @@ func finalMeaning(action string) string {
 // steps that never happen.
 func (p Policy) Warnings() []string {
 	var out []string
-	var final time.Duration = -1
-	if p.Mode == ModePayflow && len(p.RetryDelays) > 0 {
-		final = p.RetryDelays[len(p.RetryDelays)-1]
-	}
-	switch {
-	case p.Grace == 0:
+	if p.Grace == 0 {
 		out = append(out, "DUNNING_GRACE is 0: access is suspended the moment the payment fails, with the first-failure email")
-	case final >= 0 && p.Grace == final:
-		out = append(out, fmt.Sprintf("DUNNING_GRACE (%s) equals the last retry: suspension and final action fall together, so \"access paused\" is never sent on its own; make the grace shorter than the last retry", p.Grace))
-	case final >= 0 && p.Grace > final:
-		out = append(out, fmt.Sprintf("DUNNING_GRACE (%s) is after the last retry (%s): the final action comes first and access is never suspended before it", p.Grace, final))
-	case p.Mode == ModePayflow:
-		for i, d := range p.RetryDelays {
-			if d == p.Grace {
-				out = append(out, fmt.Sprintf("DUNNING_GRACE (%s) equals retry %d: the suspension and the retry's reminder go out together", p.Grace, i+1))
+	}
+	if p.Mode == ModePayflow && p.Grace > 0 {
+		// One check per distinct retry schedule: the categories without a
+		// schedule of their own share RetryDelays.
+		type sched struct {
+			name   string
+			delays []time.Duration
+		}
+		var all []sched
+		if len(p.Schedules) == 0 {
+			all = append(all, sched{"DUNNING_RETRY_DELAYS", p.RetryDelays})
+		} else {
+			for _, cat := range ScheduledCategories {
+				if d := p.DelaysFor(cat); len(d) > 0 {
+					all = append(all, sched{cat + " retries", d})
+				}
+			}
+		}
+		for _, sc := range all {
+			if len(sc.delays) == 0 {
+				continue
+			}
+			last := sc.delays[len(sc.delays)-1]
+			switch {
+			case p.Grace == last:
+				out = append(out, fmt.Sprintf("DUNNING_GRACE (%s) equals the last retry of %s: suspension and final action fall together, so \"access paused\" is never sent on its own; make the grace shorter than the last retry", p.Grace, sc.name))
+			case p.Grace > last:
+				out = append(out, fmt.Sprintf("DUNNING_GRACE (%s) is after the last retry of %s (%s): the final action comes first and access is never suspended before it", p.Grace, sc.name, last))
+			default:
+				for i, d := range sc.delays {
+					if d == p.Grace {
+						out = append(out, fmt.Sprintf("DUNNING_GRACE (%s) equals retry %d of %s: the suspension and the retry's reminder go out together", p.Grace, i+1, sc.name))
+					}
+				}
 			}
 		}
 	}
-	if p.Mode == ModePayflow && len(p.RetryDelays) == 0 {
+	if p.Mode == ModePayflow && !p.payflowRetries() {
 		out = append(out, "DUNNING_RETRY_DELAYS is empty in payflow mode: nobody retries the charge and no final action is ever taken")
 	}
 	return out

@@ -75,10 +75,18 @@ func ApplyChargeResult(s Subscription, r ChargeResult, now time.Time) (Subscript
 	}
 	c = s.campaign(r.InvoiceID)
 	c.DeclineCode = firstNonEmpty(r.DeclineCode, c.DeclineCode)
-	delays := c.Policy.RetryDelays
+	delays := c.retryDelays()
 	switch {
 	case c.Policy.IsHardDecline(r.DeclineCode):
 		st.hardDecline(c)
+	case c.Scheduled && r.DeclineCode != "" && c.Policy.DeclineCategory(r.DeclineCode) == DeclineAuthenticationRequired &&
+		len(c.Policy.DelaysFor(DeclineAuthenticationRequired)) == 0:
+		// The issuer now wants 3-D Secure: no off-session retry can pass
+		// it; the customer confirms on the hosted invoice page.
+		c.NextRetryAt, c.ActionRequired = nil, true
+		st.note("retry %d for invoice %s needs authentication: waiting for the customer", c.Attempts, c.InvoiceID)
+		st.email(c.InvoiceID+"/action-required", PurposeActionRequired, st.campaignVars(c))
+		st.retime(c)
 	case c.Attempts < len(delays):
 		next := c.FailedAt.Add(delays[c.Attempts])
 		c.NextRetryAt = &next

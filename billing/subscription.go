@@ -124,6 +124,9 @@ func ApplySubscription(s Subscription, ev Event, p Policy, now time.Time) (Subsc
 	switch {
 	case strings.HasPrefix(ev.Type, "customer.subscription."):
 		st.snapshot(ev)
+		if IsPaymentMethodUpdate(ev) && !s.Terminal() {
+			st.paymentMethodUpdated(ev) // the subscription's own default_payment_method changed
+		}
 	case strings.HasPrefix(ev.Type, "invoice."):
 		st.invoiceEvent(ev)
 	case ev.Type == "charge.refunded":
