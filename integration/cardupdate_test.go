@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,18 @@ func TestPaymentMethodUpdateRetriesAtOnceEndToEnd(t *testing.T) {
 		got := sentWith(key)
 		return got[key+"hard-decline"] == 1, fmt.Sprint(got)
 	})
+	// Support staff see the same timeline as the UI: what happened, what
+	// comes next.
+	out, err := runPayflow(t, []string{"DATABASE_URL=" + sys.dbURL, "TEMPORAL_ADDRESS=" + sys.temporalAdr}, "inspect", "customer", cus)
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	for _, want := range []string{"DUNNING (1, from the subscription workflows at " + sys.temporalAdr, "  " + sub + "  awaiting_customer",
+		"invoice " + inv, "hard: stolen_card", "waiting for a new card", "next: final for invoice " + inv} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, out)
+		}
+	}
 	time.Sleep(4 * time.Second) // the first scheduled retry would have run at 3 s
 	if n := sys.stripe.PayAttempts(inv); n != 0 {
 		t.Fatalf("%d charge attempts after a hard decline", n)

@@ -401,7 +401,7 @@ type inspectAccess struct {
 
 func inspect(t testing.TB, cus string) inspectAccess {
 	t.Helper()
-	out, err := runPayflow(t, []string{"DATABASE_URL=" + sys.dbURL}, "inspect", "-json", "customer", cus)
+	out, err := runPayflow(t, []string{"DATABASE_URL=" + sys.dbURL, "TEMPORAL_ADDRESS=" + sys.temporalAdr}, "inspect", "-json", "customer", cus)
 	if err != nil {
 		t.Fatalf("inspect: %v\n%s", err, out)
 	}

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/store"
+	"github.com/payflow/payflow/workflows"
 )
 
 // inspectDB is a migrated SQLite database holding one customer whose
@@ -58,8 +61,8 @@ func TestInspectCustomerJSON(t *testing.T) {
 	path := inspectDB(t)
 	// Flags before or after the positional arguments.
 	for _, args := range [][]string{
-		{"-database", path, "-json", "customer", "cus_A"},
-		{"customer", "cus_A", "-json", "-database", path},
+		{"-database", path, "-json", "-temporal=false", "customer", "cus_A"},
+		{"customer", "cus_A", "-json", "-database", path, "-temporal=false"},
 	} {
 		var out bytes.Buffer
 		if err := runInspect(context.Background(), args, &out); err != nil {
@@ -131,7 +134,7 @@ func TestInspectCustomerJSON(t *testing.T) {
 func TestInspectCustomerText(t *testing.T) {
 	path := inspectDB(t)
 	var out bytes.Buffer
-	if err := runInspect(context.Background(), []string{"-database", path, "customer", "cus_A"}, &out); err != nil {
+	if err := runInspect(context.Background(), []string{"-database", path, "-temporal=false", "customer", "cus_A"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"ACCESS (2)", "prod_X   granted    2024-06-01T00:00:00Z  order/pi_1", "subscription/sub_1",
@@ -143,5 +146,33 @@ func TestInspectCustomerText(t *testing.T) {
 	err := runInspect(context.Background(), []string{"-database", path, "customer", "cus_nobody"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "no customer cus_nobody") {
 		t.Errorf("unknown customer: %v", err)
+	}
+}
+
+// The dunning section: each subscription's stage, the details line split
+// into its parts, the pending wake-ups in UTC; a workflow that cannot be
+// asked is named with the reason, and the others still show.
+func TestInspectDunningTimelines(t *testing.T) {
+	at := time.Date(2026, 12, 4, 9, 30, 0, 0, time.UTC)
+	query := func(_ context.Context, sub string) (workflows.SubscriptionView, error) {
+		if sub == "sub_gone" {
+			return workflows.SubscriptionView{}, errors.New("workflow not found")
+		}
+		return workflows.SubscriptionView{DunningStage: billing.StageRetrying,
+			Details: sub + ": past_due; invoice in_1 (soft: generic_decline): failed 2026-12-01 09:30 UTC, retry 1 of 3 on 2026-12-04 09:30 UTC",
+			Timers:  []billing.Timer{{Campaign: "in_1", Kind: billing.TimerRetry, At: at}}}, nil
+	}
+	tls := queryTimelines(context.Background(), []string{"sub_1", "sub_gone"}, query)
+	var out bytes.Buffer
+	writeTimelines(&out, "127.0.0.1:7233 namespace default", tls)
+	for _, want := range []string{
+		"DUNNING (2, from the subscription workflows at 127.0.0.1:7233 namespace default)",
+		"  sub_1  retrying\n", "    invoice in_1 (soft: generic_decline): failed 2026-12-01 09:30 UTC, retry 1 of 3 on 2026-12-04 09:30 UTC\n",
+		"    next: retry for invoice in_1 at 2026-12-04 09:30 UTC\n",
+		"  sub_gone  not available: workflow not found\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -83,13 +83,17 @@ func runInspect(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	database := databaseFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	withTemporal := fs.Bool("temporal", true, "ask each subscription's workflow for its dunning timeline (Temporal from the environment, as the worker)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: payflow inspect [-database URL] [-json] customer <customer ID>
+		fmt.Fprintf(fs.Output(), `Usage: payflow inspect [-database URL] [-json] [-temporal=false] customer <customer ID>
 
 Shows a customer's access (per product: the effective status and every
 source it is folded from), orders, subscriptions, invoices, refunds,
-disputes and emails, oldest first. -json prints the same as one document
-with snake_case keys (README, "Inspecting a customer"). Read-only.
+disputes and emails, oldest first, then each subscription's dunning as its
+workflow tells it: the stage, each campaign's past steps and what comes
+next, with dates in UTC (skipped with -temporal=false). -json prints the
+same as one document with snake_case keys (README, "Inspecting a
+customer"). Read-only.
 
 `)
 		fs.PrintDefaults()
@@ -137,10 +141,38 @@ with snake_case keys (README, "Inspecting a customer"). Read-only.
 	if err != nil {
 		return err
 	}
+	view := store.View(summary)
+	var timelines []DunningTimeline
+	where := ""
+	if *withTemporal && len(view.Subscriptions) > 0 {
+		var subs []string
+		for _, sub := range view.Subscriptions {
+			subs = append(subs, sub.ID)
+		}
+		query, closer, at, err := temporalQuery(ctx)
+		where = at
+		if err != nil {
+			for _, id := range subs {
+				timelines = append(timelines, DunningTimeline{SubscriptionID: id, Error: "Temporal " + at + ": " + err.Error()})
+			}
+		} else {
+			timelines = queryTimelines(ctx, subs, query)
+			closer.Close()
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(store.View(summary))
+		return enc.Encode(struct {
+			store.CustomerView
+			Dunning []DunningTimeline `json:"dunning,omitempty"`
+		}{view, timelines})
 	}
-	return store.WriteSummary(stdout, summary)
+	if err := store.WriteSummary(stdout, summary); err != nil {
+		return err
+	}
+	if timelines != nil {
+		writeTimelines(stdout, where, timelines)
+	}
+	return nil
 }
