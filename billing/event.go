@@ -15,6 +15,11 @@ type Event struct {
 	ID      string `json:"id"`
 	Type    string `json:"type"`
 	Created int64  `json:"created"` // Stripe's clock, Unix seconds
+	// APIVersion is the Stripe API version the event was rendered in.
+	APIVersion string `json:"api_version,omitempty"`
+	// InvoiceLinkUnknown: a payment intent's or charge's event whose API
+	// version no longer names the invoice it paid (payflow.Event's).
+	InvoiceLinkUnknown bool `json:"invoice_link_unknown,omitempty"`
 
 	CustomerID     string `json:"customer_id,omitempty"`
 	Email          string `json:"email,omitempty"`
@@ -124,7 +129,7 @@ func productRank(from string) int {
 // 2023-10-16 webhook events carry IDs, so the core asks (LookupPaymentOwner).
 func FromPayflow(e payflow.Event) Event {
 	out := Event{
-		ID: e.ID, Type: e.Type, Created: e.Created,
+		ID: e.ID, Type: e.Type, Created: e.Created, APIVersion: e.APIVersion, InvoiceLinkUnknown: e.InvoiceLinkUnknown,
 		CustomerID: e.CustomerID, Email: e.Email, PaymentIntent: e.PaymentIntent, CheckoutID: e.CheckoutID,
 		InvoiceID: e.InvoiceID, SubscriptionID: e.SubscriptionID, ChargeID: e.ChargeID, DisputeID: e.DisputeID,
 		Amount: e.Amount, AmountRefunded: e.AmountRefunded, Refunded: e.Refunded, Currency: e.Currency,

@@ -93,6 +93,9 @@ func (o Order) applyInvoicePayment(ev Event) (Order, []Command) {
 // subscription is followed: an invoice's payment is never an order's.
 func ApplyOrderOwner(o Order, owner PaymentOwner, now time.Time) (Order, []Command) {
 	o = o.clone()
+	if o.Invoice == nil && o.LinkAsked && !o.LinkChecked {
+		return o.invoiceLinkAnswered(owner, now)
+	}
 	f := o.Invoice
 	if f == nil || f.OwnerKnown {
 		return o, nil
@@ -182,4 +185,50 @@ func invoiceEventKind(eventType string) string {
 		return "dispute"
 	}
 	return eventType
+}
+
+// holdForInvoiceLink keeps an event of a payment whose API version no
+// longer names the invoice it paid (basil and later) until Stripe says
+// whether it paid one: the first such event asks (LookupPaymentOwner, by
+// payment intent and charge; the activity reads the payment through
+// Stripe's API, pinned to a version that still names the invoice).
+func (o Order) holdForInvoiceLink(ev Event) (Order, []Command) {
+	o.LinkPending = append(o.LinkPending, ev)
+	if o.LinkAsked {
+		return o, []Command{Note{What: fmt.Sprintf("%s held: waiting to learn whether the payment paid an invoice", ev.Type)}}
+	}
+	o.LinkAsked = true
+	o.PaymentIntent = firstNonEmpty(o.PaymentIntent, ev.PaymentIntent)
+	o.ChargeID = firstNonEmpty(o.ChargeID, ev.ChargeID)
+	return o, []Command{
+		Note{What: fmt.Sprintf("%s (API %s) does not say whether the payment paid an invoice: asking Stripe before fulfilling", ev.Type, firstNonEmpty(ev.APIVersion, "version unknown"))},
+		LookupPaymentOwner{PaymentIntent: o.PaymentIntent, ChargeID: o.ChargeID},
+	}
+}
+
+// invoiceLinkAnswered applies the answer to holdForInvoiceLink's question:
+// a payment that paid an invoice becomes an invoice payment (nothing
+// fulfilled; its subscription learns of it through its own invoice
+// events), any other is a one-off order and the held events apply.
+func (o Order) invoiceLinkAnswered(owner PaymentOwner, now time.Time) (Order, []Command) {
+	o.LinkChecked = true
+	held := o.LinkPending
+	o.LinkPending = nil
+	var cmds []Command
+	if owner.InvoiceID != "" || strings.HasPrefix(owner.WorkflowID, "subscription/") {
+		o.Invoice = &InvoicePayment{InvoiceID: owner.InvoiceID, SubscriptionID: owner.SubscriptionID, OwnerKnown: true}
+		if strings.HasPrefix(owner.WorkflowID, "subscription/") {
+			o.Invoice.Owner = owner.WorkflowID
+		}
+		cmds = append(cmds, Note{What: fmt.Sprintf("the payment paid invoice %s (%s): not an order, nothing fulfilled",
+			owner.InvoiceID, firstNonEmpty(owner.WorkflowID, "no subscription payflow follows"))})
+	} else {
+		cmds = append(cmds, Note{What: "the payment paid no invoice: a one-off order"})
+	}
+	for _, ev := range held {
+		var more []Command
+		o, more = o.apply(ev, now)
+		cmds = append(cmds, more...)
+	}
+	return o, orderCommands(cmds)
 }

@@ -52,10 +52,18 @@ type Order struct {
 	Dispute        *DisputeRef `json:"dispute,omitempty"`
 	// Invoice is set when the payment turned out to have paid an invoice:
 	// not an order; its charge events go to the invoice's subscription.
-	Invoice *InvoicePayment  `json:"invoice_payment,omitempty"`
-	Access  []Grant          `json:"access,omitempty"`
-	Search  SearchAttributes `json:"search"`
-	Seen    []string         `json:"seen,omitempty"`
+	Invoice *InvoicePayment `json:"invoice_payment,omitempty"`
+	// From API 2025-03-31.basil on a payment intent or charge no longer
+	// names its invoice (Event.InvoiceLinkUnknown): the run holds such
+	// events (LinkPending) until LookupPaymentOwner says whether the
+	// payment paid an invoice (then it is a subscription's, never
+	// fulfilled here) or is a one-off payment.
+	LinkAsked   bool             `json:"link_asked,omitempty"`
+	LinkChecked bool             `json:"link_checked,omitempty"`
+	LinkPending []Event          `json:"link_pending,omitempty"`
+	Access      []Grant          `json:"access,omitempty"`
+	Search      SearchAttributes `json:"search"`
+	Seen        []string         `json:"seen,omitempty"`
 }
 
 // NewOrder starts the state of order id.
@@ -113,6 +121,13 @@ func ApplyOrder(o Order, ev Event, now time.Time) (Order, []Command) {
 	if dup, o.Seen = seen(o.Seen, ev.ID); dup {
 		return o, nil
 	}
+	if ev.InvoiceLinkUnknown && o.Invoice == nil && !o.LinkChecked && !o.Paid && !o.Restored {
+		return o.holdForInvoiceLink(ev)
+	}
+	return o.apply(ev, now)
+}
+
+func (o Order) apply(ev Event, now time.Time) (Order, []Command) {
 	if o.belongsToInvoice(ev) {
 		return o.applyInvoicePayment(ev)
 	}
@@ -364,5 +379,6 @@ func (o Order) clone() Order {
 	o.Seen = slices.Clone(o.Seen)
 	o.Dispute = o.Dispute.clone()
 	o.Invoice = o.Invoice.clone()
+	o.LinkPending = slices.Clone(o.LinkPending)
 	return o
 }
