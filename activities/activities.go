@@ -21,6 +21,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/internal/portallink"
 )
 
 // Activities is registered with the worker; its exported methods are the
@@ -30,6 +31,9 @@ type Activities struct {
 	Mailer      Mailer       // nil: emails go to the local outbox only
 	Stripe      *StripeAPI   // nil: no Stripe API key configured
 	Provisioner *Provisioner // nil: no PROVISIONING_WEBHOOK_URL
+	// PortalLinks signs the billing portal links of dunning emails
+	// (portal.go); nil: PAYFLOW_PUBLIC_URL & co. not configured, no links.
+	PortalLinks *portallink.Links
 	// Policy is the dunning policy a new campaign adopts (config's
 	// DUNNING_* variables); the zero value means billing.DefaultPolicy().
 	Policy     billing.Policy

@@ -63,7 +63,7 @@ func (a *Activities) SendEmail(ctx context.Context, req billing.SendEmail) (err 
 			a.noteNothingSent(ctx, req.DedupeKey)
 		}
 	}()
-	subject, body, err := billing.Render(req.Purpose, req.Vars)
+	subject, body, err := render(req.Purpose, a.withPortalLink(ctx, req))
 	if err != nil {
 		return invalid("%v", err)
 	}

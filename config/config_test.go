@@ -107,7 +107,8 @@ func TestDunningPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := billing.Policy{Mode: billing.ModeStripe, RetryDelays: []time.Duration{2 * time.Second, 4 * time.Second, 6 * time.Second},
-		Grace: 3 * time.Second, FinalAction: billing.FinalUnpaid, HardDeclines: billing.DefaultHardDeclines()}
+		Grace: 3 * time.Second, FinalAction: billing.FinalUnpaid, HardDeclines: billing.DefaultHardDeclines(),
+		Schedules: billing.DefaultSchedules()}
 	if !reflect.DeepEqual(c.Dunning, want) {
 		t.Errorf("policy %+v, want %+v", c.Dunning, want)
 	}
@@ -123,5 +124,20 @@ func TestDunningPolicy(t *testing.T) {
 	}
 	if def := billing.DefaultPolicy(); !reflect.DeepEqual(d.Dunning, def) {
 		t.Errorf("default policy %+v, want the core's default %+v", d.Dunning, def)
+	}
+	s, err := Load(env(map[string]string{"DUNNING_SCHEDULE": "insufficient_funds=96h,168h; authentication_required=none; soft=24h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := billing.FormatSchedules(s.Dunning.Schedules); got != "soft=24h; insufficient_funds=96h,168h; authentication_required=none" {
+		t.Errorf("DUNNING_SCHEDULE read as %q", got)
+	}
+	if got := s.Dunning.DelaysFor(billing.DeclineInsufficientFunds); len(got) != 2 || got[0] != 96*time.Hour {
+		t.Errorf("insufficient_funds delays %v", got)
+	}
+	for _, bad := range []string{"hard=24h", "soft=48h,24h", "soft", "soft=24h;soft=48h"} {
+		if _, err := Load(env(map[string]string{"DUNNING_SCHEDULE": bad})); err == nil || !strings.Contains(err.Error(), "DUNNING_SCHEDULE") {
+			t.Errorf("DUNNING_SCHEDULE=%q: error %v", bad, err)
+		}
 	}
 }

@@ -90,3 +90,30 @@ func TestPrintShowsDunningTimeline(t *testing.T) {
 		}
 	}
 }
+
+// Each decline category whose timeline differs from a soft decline's gets
+// its own: authentication_required and hard wait for the customer, a
+// configured insufficient_funds schedule is printed with its retries.
+func TestPrintShowsEachCategory(t *testing.T) {
+	c, err := Load(env(map[string]string{"DUNNING_SCHEDULE": "insufficient_funds=96h,216h; authentication_required=none"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	c.Print(&b)
+	out := b.String()
+	for _, want := range []string{
+		"DUNNING_SCHEDULE             insufficient_funds=96h,216h; authentication_required=none",
+		"When the decline is insufficient_funds (retries: 96h,216h):\n  day 0 ",
+		"day 4 (96h0m0s)    retry 1 of 2; if it fails → email dunning_reminder",
+		"day 9 (216h0m0s)   final action cancel",
+		"When the decline is authentication_required (retries: none):\n  day 0              payment needs authentication (3-D Secure)",
+		"email payment_action_required",
+		"When the decline is hard (retries: none):\n  day 0              payment fails with a hard decline",
+		"email dunning_update_card",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,7 +1,7 @@
 // Package stripeapi is an in-memory fake of the parts of Stripe's REST API
 // payflow calls through stripe-go v76 (customers, charges, payment intents,
-// invoices, subscriptions, events). Point stripe-go at it by overriding the
-// backend URL:
+// invoices, subscriptions, events, billing portal sessions). Point
+// stripe-go at it by overriding the backend URL:
 //
 //	url, stop := stripeapi.New("sk_test_123").Start()
 //	defer stop()
@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,7 @@ type Server struct {
 	requests     []RecordedRequest
 	curRequest   string    // the ID of the request being served
 	refusals     []refusal // Refuse
+	portal       portalState
 }
 
 // Invoice is the seed and the state of one invoice. Zero fields get
@@ -383,11 +385,18 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/subscriptions/{id}", s.cancelSubscription)
 	mux.HandleFunc("GET /v1/events", s.listEvents)
 	mux.HandleFunc("GET /v1/events/{id}", s.getEvent)
+	mux.HandleFunc("POST /v1/billing_portal/sessions", s.createPortalSession)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "", http.StatusNotFound, apiError{Type: "invalid_request_error",
 			Message: fmt.Sprintf("Unrecognized request URL (%s: %s). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.", r.Method, r.URL.Path)})
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, mux) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, portalSessionPath) {
+			s.portalPage(w, r) // the customer's browser, not the API
+			return
+		}
+		s.serve(w, r, mux)
+	})
 }
 
 func def(p *string, v string) {
