@@ -26,6 +26,14 @@ type Event struct {
 	Created    int64  `json:"created"` // Unix seconds, Stripe's clock
 	APIVersion string `json:"api_version,omitempty"`
 	Livemode   bool   `json:"livemode,omitempty"`
+	// Account is the connected account the event happened on (the
+	// envelope's account; empty for the platform's own events).
+	Account string `json:"account,omitempty"`
+	// APIFamily is the group of API versions whose field paths the
+	// receiver read the object with (webhook.APIFamilies): "classic"
+	// (2023-10-16 through the acacia release) or "basil" (2025-03-31.basil
+	// and later). Empty when the version is not one payflow knows.
+	APIFamily string `json:"api_family,omitempty"`
 
 	ObjectType string `json:"object_type"` // "payment_intent", "invoice", ...
 	ObjectID   string `json:"object_id"`
@@ -64,6 +72,18 @@ type Event struct {
 	Refunded      bool   `json:"refunded,omitempty"`
 	DisputeReason string `json:"dispute_reason,omitempty"`
 	EvidenceDueBy int64  `json:"evidence_due_by,omitempty"`
+
+	// InvoiceLinkUnknown is set on payment intents and charges of an API
+	// version that no longer names the invoice a payment paid (basil and
+	// later: Stripe removed payment_intent.invoice and charge.invoice and
+	// links payments to invoices only through invoice_payment objects). On
+	// such an event an empty InvoiceID means "not said", not "a one-off
+	// payment": the payment may have paid a subscription's invoice, so it
+	// must not be fulfilled as an order before the payment's invoice is
+	// looked up (Stripe's invoice payments, or the stored invoice). False
+	// when the version carries the link (then an empty InvoiceID is a
+	// one-off payment) or when the event names the invoice.
+	InvoiceLinkUnknown bool `json:"invoice_link_unknown,omitempty"`
 
 	// What the billing core reads (billing.FromPayflow), each field exactly
 	// as Stripe sends it. Amount, ProductID, PriceID and, on invoices,
@@ -402,6 +422,8 @@ type Store interface {
 	GetDispute(ctx context.Context, id string) (Dispute, error)
 
 	CustomerSummary(ctx context.Context, customerID string) (CustomerSummary, error)
+	// The events the receiver could not interpret (quarantine.go).
+	QuarantineStore
 	Ping(ctx context.Context) error
 	// WriteCheck makes a small real write, for readiness: a database that
 	// answers a ping may still refuse writes.

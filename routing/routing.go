@@ -39,6 +39,9 @@ const (
 	SubscriptionWorkflowName = "SubscriptionWorkflow"
 	DisputeWorkflowName      = "DisputeWorkflow"
 	CustomerWorkflowName     = "CustomerWorkflow"
+	// QuarantineWorkflowName keeps an event payflow cannot interpret
+	// (quarantine.go).
+	QuarantineWorkflowName = "QuarantineWorkflow"
 )
 
 // Search attributes, registered by `payflow dev` and `payflow migrate`.
@@ -73,12 +76,17 @@ const (
 	// card": the receiver holds no state, so it cannot name
 	// the subscriptions itself.
 	customerPrefix = "customer/"
+	// quarantine/<evt> is a short-lived run that keeps one event payflow
+	// cannot interpret (QuarantineInput); keyed by the event, so a
+	// redelivery finds the run and is answered as a duplicate.
+	quarantinePrefix = "quarantine/"
 )
 
 func OrderID(key string) string        { return orderPrefix + key }
 func SubscriptionID(key string) string { return subscriptionPrefix + key }
 func DisputeID(key string) string      { return disputePrefix + key }
 func CustomerID(key string) string     { return customerPrefix + key }
+func QuarantineID(key string) string   { return quarantinePrefix + key }
 
 // Step is one line of a workflow's timeline (the query's "steps").
 type Step struct {

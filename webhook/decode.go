@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/routing"
 )
 
 // ErrNotEvent is a verified payload that is not a Stripe event.
@@ -104,11 +106,15 @@ type priceRef struct {
 // Session, so a real list is read whole.
 const MaxItems = 100
 
-// item is a subscription item or a Checkout line item.
+// item is a subscription item or a Checkout line item. Since
+// 2025-03-31.basil a subscription item carries the billing period the
+// subscription carried before.
 type item struct {
-	ID       string   `json:"id"`
-	Price    priceRef `json:"price"`
-	Quantity int64    `json:"quantity"`
+	ID                 string   `json:"id"`
+	Price              priceRef `json:"price"`
+	Quantity           int64    `json:"quantity"`
+	CurrentPeriodStart int64    `json:"current_period_start"`
+	CurrentPeriodEnd   int64    `json:"current_period_end"`
 }
 
 // itemList reads up to MaxItems elements; one more element only tells
@@ -137,6 +143,147 @@ func (l *itemList) read() (items []payflow.Item, truncated bool) {
 	return items, l.HasMore || l.Data[MaxItems] != nil
 }
 
+// period is the billing period of the item whose period ends first (the
+// next time the subscription is invoiced, which is what the subscription's
+// own current_period_end said before 2025-03-31.basil); zeros when no item
+// carries one.
+func (l *itemList) period() (start, end int64) {
+	if l == nil {
+		return 0, 0
+	}
+	for _, it := range l.Data[:MaxItems] {
+		if it == nil {
+			break
+		}
+		if it.CurrentPeriodEnd > 0 && (end == 0 || it.CurrentPeriodEnd < end) {
+			start, end = it.CurrentPeriodStart, it.CurrentPeriodEnd
+		}
+	}
+	return start, end
+}
+
+// invoiceParent is an invoice's parent (2025-03-31.basil and later): what
+// generated the invoice, and for a subscription's invoice the
+// subscription (an ID, or the expanded subscription).
+type invoiceParent struct {
+	Type                string `json:"type"` // subscription_details, quote_details, …
+	SubscriptionDetails *struct {
+		Subscription expandable `json:"subscription"`
+	} `json:"subscription_details"`
+}
+
+func (p *invoiceParent) subscription() string {
+	if p == nil || p.SubscriptionDetails == nil {
+		return ""
+	}
+	return string(p.SubscriptionDetails.Subscription)
+}
+
+// invoiceLine is one invoice line item: its price as 2023-10-16 renders it
+// (price), or as 2025-03-31.basil and later do (pricing.price_details, and
+// the subscription it bills in parent).
+type invoiceLine struct {
+	Price   *priceRef `json:"price"`
+	Pricing *struct {
+		PriceDetails *struct {
+			Price   expandable `json:"price"` // an ID; expandable since 2025-12-15.clover
+			Product expandable `json:"product"`
+		} `json:"price_details"`
+	} `json:"pricing"`
+	Parent *struct {
+		SubscriptionItemDetails *struct {
+			Subscription expandable `json:"subscription"`
+		} `json:"subscription_item_details"`
+		InvoiceItemDetails *struct {
+			Subscription expandable `json:"subscription"`
+		} `json:"invoice_item_details"`
+	} `json:"parent"`
+	Period struct {
+		End int64 `json:"end"`
+	} `json:"period"`
+}
+
+// price is the line's price and product in the family's shape, falling
+// back to the other shape.
+func (l *invoiceLine) price(family string) (price, product string) {
+	var basilPrice, basilProduct string
+	if l.Pricing != nil && l.Pricing.PriceDetails != nil {
+		basilPrice, basilProduct = string(l.Pricing.PriceDetails.Price), string(l.Pricing.PriceDetails.Product)
+	}
+	var classicPrice, classicProduct string
+	if l.Price != nil {
+		classicPrice, classicProduct = l.Price.ID, string(l.Price.Product)
+	}
+	if family == FamilyBasil {
+		if basilPrice != "" || basilProduct != "" {
+			return basilPrice, basilProduct
+		}
+		return classicPrice, classicProduct
+	}
+	if classicPrice != "" || classicProduct != "" {
+		return classicPrice, classicProduct
+	}
+	return basilPrice, basilProduct
+}
+
+// subscription is the subscription the line bills (basil and later).
+func (l *invoiceLine) subscription() string {
+	switch p := l.Parent; {
+	case p == nil:
+		return ""
+	case p.SubscriptionItemDetails != nil && p.SubscriptionItemDetails.Subscription != "":
+		return string(p.SubscriptionItemDetails.Subscription)
+	case p.InvoiceItemDetails != nil:
+		return string(p.InvoiceItemDetails.Subscription)
+	}
+	return ""
+}
+
+// paymentRef is an invoice payment's payment (2025-03-31.basil and later):
+// a payment intent, a charge, or an out-of-band payment.
+type paymentRef struct {
+	Type          string     `json:"type"`
+	PaymentIntent expandable `json:"payment_intent"`
+	Charge        expandable `json:"charge"`
+}
+
+// invoicePayment is one element of an invoice's payments list.
+type invoicePayment struct {
+	IsDefault bool       `json:"is_default"`
+	Status    string     `json:"status"`
+	Payment   paymentRef `json:"payment"`
+}
+
+// invoicePayments reads up to MaxItems of an invoice's payments, which
+// Stripe includes only when asked (expand[]=payments), never by default.
+type invoicePayments struct {
+	Data [MaxItems]*invoicePayment `json:"data"`
+}
+
+// main is the payment that stands for the invoice's: the default one, else
+// the first paid, else the first; nil for none.
+func (l *invoicePayments) main() *paymentRef {
+	if l == nil || l.Data[0] == nil {
+		return nil
+	}
+	var paid *invoicePayment
+	for _, p := range l.Data {
+		if p == nil {
+			break
+		}
+		if p.IsDefault {
+			return &p.Payment
+		}
+		if paid == nil && p.Status == "paid" {
+			paid = p
+		}
+	}
+	if paid != nil {
+		return &paid.Payment
+	}
+	return &l.Data[0].Payment
+}
+
 // invoiceRef reads an invoice field (charge.invoice, payment_intent.invoice):
 // an ID, or, when expanded, the invoice's ID and its subscription.
 type invoiceRef struct{ ID, Subscription string }
@@ -144,13 +291,14 @@ type invoiceRef struct{ ID, Subscription string }
 func (r *invoiceRef) UnmarshalJSON(b []byte) error {
 	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '{' {
 		var o struct {
-			ID           string     `json:"id"`
-			Subscription expandable `json:"subscription"`
+			ID           string         `json:"id"`
+			Subscription expandable     `json:"subscription"`
+			Parent       *invoiceParent `json:"parent"` // basil and later
 		}
 		if err := json.Unmarshal(b, &o); err != nil {
 			return err
 		}
-		*r = invoiceRef{ID: o.ID, Subscription: string(o.Subscription)}
+		*r = invoiceRef{ID: o.ID, Subscription: firstSet(o.Parent.subscription(), string(o.Subscription))}
 		return nil
 	}
 	var id expandable
@@ -186,10 +334,12 @@ func (r *chargeRef) UnmarshalJSON(b []byte) error {
 }
 
 // object is the union of the fields payflow reads from every object type it
-// handles. Unknown fields are skipped by the decoder, so an event from a
-// newer API version decodes as long as these fields keep their meaning;
-// a field whose type changed fails the decode and the event is refused
-// with a 400 rather than misread.
+// handles, in the shapes of every API version family (version.go): Decode
+// picks the paths of the event's family. Unknown fields are skipped by the
+// decoder, so the additive monthly versions of a known release decode; in
+// a known version a field whose type changed fails the decode and the
+// event is refused with a 400 rather than misread (in an unknown version
+// the event is Uninterpretable).
 type object struct {
 	ID              string       `json:"id"`
 	Object          string       `json:"object"`
@@ -246,6 +396,9 @@ type object struct {
 	} `json:"invoice_settings"`
 	PaymentMethod expandable `json:"payment_method"`
 	Usage         string     `json:"usage"`
+	// A subscription's own default payment method (charged before the
+	// customer's invoice_settings default).
+	DefaultPaymentMethod expandable `json:"default_payment_method"`
 
 	EvidenceDetails *struct {
 		DueBy int64 `json:"due_by"`
@@ -255,13 +408,14 @@ type object struct {
 	Items     *itemList `json:"items"`      // subscriptions
 	LineItems *itemList `json:"line_items"` // Checkout Sessions, when expanded
 	Lines     *struct {
-		Data [MaxItems]*struct {
-			Price  *priceRef `json:"price"`
-			Period struct {
-				End int64 `json:"end"`
-			} `json:"period"`
-		} `json:"data"`
+		Data [MaxItems]*invoiceLine `json:"data"`
 	} `json:"lines"`
+
+	// 2025-03-31.basil and later: an invoice's parent (its subscription),
+	// its payments when included, and an invoice_payment's payment.
+	Parent   *invoiceParent   `json:"parent"`
+	Payments *invoicePayments `json:"payments"`
+	Payment  *paymentRef      `json:"payment"`
 	// Only metadata.product is read; a struct instead of a map skips the
 	// other keys without allocating them.
 	Metadata *struct {
@@ -269,14 +423,34 @@ type object struct {
 	} `json:"metadata"`
 }
 
-type envelope struct {
+// envelopeHead is the part of an event that has the same shape in every
+// API version: enough to name, count and quarantine an event whose object
+// cannot be read.
+type envelopeHead struct {
 	ID         string `json:"id"`
 	Object     string `json:"object"`
 	Type       string `json:"type"`
 	Created    int64  `json:"created"`
 	APIVersion string `json:"api_version"`
 	Livemode   bool   `json:"livemode"`
-	Data       struct {
+	Account    string `json:"account"` // Connect: the connected account
+}
+
+func (h *envelopeHead) event() payflow.Event {
+	return payflow.Event{ID: h.ID, Type: h.Type, Created: h.Created, APIVersion: h.APIVersion, Livemode: h.Livemode, Account: h.Account}
+}
+
+// check refuses what is no Stripe event at all.
+func (h *envelopeHead) check() error {
+	if h.ID == "" || h.Type == "" || (h.Object != "" && h.Object != "event") {
+		return fmt.Errorf("%w: missing id or type", ErrNotEvent)
+	}
+	return nil
+}
+
+type envelope struct {
+	envelopeHead
+	Data struct {
 		Object             *object             `json:"object"`
 		PreviousAttributes *previousAttributes `json:"previous_attributes"`
 	} `json:"data"`
@@ -289,33 +463,49 @@ type previousAttributes struct {
 	InvoiceSettings *struct {
 		DefaultPaymentMethod json.RawMessage `json:"default_payment_method"`
 	} `json:"invoice_settings"`
+	DefaultPaymentMethod json.RawMessage `json:"default_payment_method"` // a subscription's
 }
 
-// Decode reads a verified payload into a payflow.Event.
+// Decode reads a verified payload into a payflow.Event, with the field
+// paths of the event's API version family (APIFamilyOf).
+//
+// A well-formed event payflow cannot read with confidence is returned with
+// an *Uninterpretable error (errors.Is(err, ErrUninterpretable)) and the
+// envelope's fields filled (ID, type, created, API version, livemode,
+// account), so the caller can keep it in quarantine instead of answering
+// it: an API version of no family payflow knows (unknown_api_version;
+// its object is not read), or a handled type whose object lacks, in its
+// version's shape, a field routing needs (missing_fields; the event is
+// then decoded as far as it goes). Any other error is ErrNotEvent (or
+// ErrBadID, which wraps it): the payload is not a Stripe event payflow
+// could ever read.
 func Decode(payload []byte) (payflow.Event, error) {
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
-		return payflow.Event{}, fmt.Errorf("%w: %v", ErrNotEvent, err)
+		return decodeHead(payload, err)
 	}
-	if env.ID == "" || env.Type == "" || (env.Object != "" && env.Object != "event") {
-		return payflow.Event{}, fmt.Errorf("%w: missing id or type", ErrNotEvent)
+	if err := env.check(); err != nil {
+		return payflow.Event{}, err
 	}
 	if env.Data.Object == nil {
 		return payflow.Event{}, fmt.Errorf("%w: missing data.object", ErrNotEvent)
 	}
-	o := env.Data.Object
-	ev := payflow.Event{
-		ID: env.ID, Type: env.Type, Created: env.Created, APIVersion: env.APIVersion, Livemode: env.Livemode,
-		ObjectType: o.Object, ObjectID: o.ID, CustomerID: string(o.Customer),
-		Currency: o.Currency, Status: o.Status, PaymentStatus: o.PaymentStatus, Mode: o.Mode,
-		Description: o.Description, HostedInvoiceURL: o.HostedInvoiceURL, AttemptCount: o.AttemptCount,
-		BillingReason: o.BillingReason, CurrentPeriodEnd: o.CurrentPeriodEnd, CancelAtPeriodEnd: o.CancelAtPeriodEnd,
-		CanceledAt: o.CanceledAt, TrialEnd: o.TrialEnd, Refunded: o.Refunded, AmountRefunded: o.AmountRefunded,
-		FailureCode: o.FailureCode, FailureMessage: o.FailureMessage,
-		PaymentIntent: string(o.PaymentIntent), InvoiceID: o.Invoice.ID,
-		SubscriptionID: firstSet(string(o.Subscription), o.Invoice.Subscription), ChargeID: o.Charge.ID,
-		CollectionMethod: o.CollectionMethod,
+	family, u := familyOf(env.APIVersion)
+	if u != nil {
+		return quarantined(env.event(), u)
 	}
+	o := env.Data.Object
+	ev := env.event()
+	ev.APIFamily = family
+	ev.ObjectType, ev.ObjectID, ev.CustomerID = o.Object, o.ID, string(o.Customer)
+	ev.Currency, ev.Status, ev.PaymentStatus, ev.Mode = o.Currency, o.Status, o.PaymentStatus, o.Mode
+	ev.Description, ev.HostedInvoiceURL, ev.AttemptCount = o.Description, o.HostedInvoiceURL, o.AttemptCount
+	ev.BillingReason, ev.CurrentPeriodEnd, ev.CancelAtPeriodEnd = o.BillingReason, o.CurrentPeriodEnd, o.CancelAtPeriodEnd
+	ev.CanceledAt, ev.TrialEnd, ev.Refunded, ev.AmountRefunded = o.CanceledAt, o.TrialEnd, o.Refunded, o.AmountRefunded
+	ev.FailureCode, ev.FailureMessage = o.FailureCode, o.FailureMessage
+	ev.PaymentIntent, ev.InvoiceID = string(o.PaymentIntent), o.Invoice.ID
+	ev.SubscriptionID, ev.ChargeID = firstSet(string(o.Subscription), o.Invoice.Subscription), o.Charge.ID
+	ev.CollectionMethod = o.CollectionMethod
 	if o.LastPaymentError != nil {
 		ev.DeclineCode = o.LastPaymentError.DeclineCode
 		ev.FailureCode = o.LastPaymentError.Code
@@ -335,31 +525,18 @@ func Decode(payload []byte) (payflow.Event, error) {
 		}
 		ev.LineItems, ev.LineItemsTruncated = o.LineItems.read()
 	case "invoice":
-		ev.InvoiceID, ev.Email = o.ID, o.CustomerEmail
-		ev.AmountDue, ev.AmountPaid, ev.NextPaymentAttempt = o.AmountDue, o.AmountPaid, o.NextPaymentAttempt
-		ev.Amount = o.AmountDue
-		if o.AmountPaid > 0 {
-			ev.Amount = o.AmountPaid
-		}
-		// The intent of an invoice belongs to the invoice; keep it off the
-		// event so order routing never mistakes it for a one-off payment.
-		ev.PaymentIntent = ""
-		if o.Lines != nil {
-			for _, line := range o.Lines.Data {
-				if line == nil {
-					break
-				}
-				ev.PeriodEnd = max(ev.PeriodEnd, line.Period.End)
-			}
-			if line := o.Lines.Data[0]; line != nil {
-				ev.CurrentPeriodEnd = line.Period.End
-				if line.Price != nil {
-					ev.PriceID, ev.ProductID = line.Price.ID, firstSet(ev.ProductID, string(line.Price.Product))
-				}
-			}
+		decodeInvoice(&ev, o, family)
+	case "invoice_payment":
+		// What links a payment to an invoice since 2025-03-31.basil.
+		ev.InvoiceID, ev.Amount, ev.AmountPaid = o.Invoice.ID, o.AmountPaid, o.AmountPaid
+		if p := o.Payment; p != nil {
+			ev.PaymentIntent, ev.ChargeID = string(p.PaymentIntent), string(p.Charge)
 		}
 	case "subscription":
 		ev.SubscriptionID, ev.CurrentPeriodStart = o.ID, o.CurrentPeriodStart
+		if start, end := o.Items.period(); end > 0 && (family == FamilyBasil || ev.CurrentPeriodEnd == 0) {
+			ev.CurrentPeriodStart, ev.CurrentPeriodEnd = start, end
+		}
 		if o.PauseCollection != nil {
 			ev.PauseCollection = o.PauseCollection.Behavior
 		}
@@ -367,6 +544,9 @@ func Decode(payload []byte) (payflow.Event, error) {
 		if len(ev.Items) > 0 {
 			it := ev.Items[0]
 			ev.PriceID, ev.ProductID = it.PriceID, firstSet(ev.ProductID, it.ProductID)
+		}
+		if env.Type == "customer.subscription.updated" && env.Data.PreviousAttributes != nil {
+			ev.PaymentMethod = changedTo(env.Data.PreviousAttributes.DefaultPaymentMethod, string(o.DefaultPaymentMethod))
 		}
 	case "charge":
 		ev.ChargeID, ev.Amount, ev.Email = o.ID, o.Amount, firstSet(o.ReceiptEmail, billingEmail(o))
@@ -390,10 +570,109 @@ func Decode(payload []byte) (payflow.Event, error) {
 		ev.PaymentIntent = firstSet(ev.PaymentIntent, o.Charge.PaymentIntent)
 		ev.InvoiceID, ev.SubscriptionID = firstSet(ev.InvoiceID, o.Charge.Invoice.ID), firstSet(ev.SubscriptionID, o.Charge.Invoice.Subscription)
 	}
+	// Since basil a payment intent or charge names no invoice: an empty
+	// InvoiceID no longer means a one-off payment.
+	if family == FamilyBasil && (o.Object == "payment_intent" || o.Object == "charge") && ev.InvoiceID == "" {
+		ev.InvoiceLinkUnknown = true
+	}
 	if err := checkIDs(&ev); err != nil {
 		return payflow.Event{}, err
 	}
+	if detail := missingFields(&ev, o); detail != "" {
+		return ev, &Uninterpretable{Reason: ReasonMissingFields, Detail: detail}
+	}
 	return ev, nil
+}
+
+// decodeHead answers a payload whose object did not decode: when its
+// envelope reads and its API version is one payflow does not know, the
+// object's shape is simply not one payflow reads (a field changed type in
+// a newer release), so it is Uninterpretable, not malformed. Anything else
+// is not an event payflow could ever read.
+func decodeHead(payload []byte, decodeErr error) (payflow.Event, error) {
+	var head envelopeHead
+	if json.Unmarshal(payload, &head) == nil && head.check() == nil {
+		if _, u := familyOf(head.APIVersion); u != nil {
+			return quarantined(head.event(), u)
+		}
+	}
+	return payflow.Event{}, fmt.Errorf("%w: %v", ErrNotEvent, decodeErr)
+}
+
+// quarantined returns the envelope's event with u, unless the envelope's
+// own IDs could never name a workflow or a quarantined event (ErrBadID).
+func quarantined(ev payflow.Event, u *Uninterpretable) (payflow.Event, error) {
+	if err := checkIDs(&ev); err != nil {
+		return payflow.Event{}, err
+	}
+	return ev, u
+}
+
+// decodeInvoice reads an invoice in its family's shape: the subscription,
+// the charge (from the payments list since basil), the lines' period and
+// the first line's price.
+func decodeInvoice(ev *payflow.Event, o *object, family string) {
+	ev.InvoiceID, ev.Email = o.ID, o.CustomerEmail
+	ev.AmountDue, ev.AmountPaid, ev.NextPaymentAttempt = o.AmountDue, o.AmountPaid, o.NextPaymentAttempt
+	ev.Amount = o.AmountDue
+	if o.AmountPaid > 0 {
+		ev.Amount = o.AmountPaid
+	}
+	// The intent of an invoice belongs to the invoice; keep it off the
+	// event so order routing never mistakes it for a one-off payment.
+	ev.PaymentIntent = ""
+	if family == FamilyBasil {
+		ev.SubscriptionID = firstSet(o.Parent.subscription(), string(o.Subscription))
+		if p := o.Payments.main(); p != nil {
+			ev.ChargeID = firstSet(ev.ChargeID, string(p.Charge))
+		}
+	}
+	if o.Lines == nil {
+		return
+	}
+	for _, line := range o.Lines.Data {
+		if line == nil {
+			break
+		}
+		ev.PeriodEnd = max(ev.PeriodEnd, line.Period.End)
+		if family == FamilyBasil && ev.SubscriptionID == "" {
+			ev.SubscriptionID = line.subscription()
+		}
+	}
+	if line := o.Lines.Data[0]; line != nil {
+		ev.CurrentPeriodEnd = line.Period.End
+		if price, product := line.price(family); price != "" || product != "" {
+			ev.PriceID, ev.ProductID = price, firstSet(ev.ProductID, product)
+		}
+	}
+}
+
+// missingFields names what a handled event lacks that its version's shape
+// should carry, or "". An invoice that a subscription generated (its
+// billing_reason subscription_*, or since basil its parent's type
+// subscription_details) but names no subscription at any of the family's
+// paths cannot be routed: skipping it as a one-off invoice would lose a
+// subscription's payment or failure. A genuine one-off invoice (manual,
+// no parent) is not missing anything; routing skips it.
+func missingFields(ev *payflow.Event, o *object) string {
+	if _, handled := routing.Routes[ev.Type]; !handled || o.Object != "invoice" || ev.SubscriptionID != "" {
+		return ""
+	}
+	bySubscription := strings.HasPrefix(ev.BillingReason, "subscription")
+	parent := ""
+	if o.Parent != nil {
+		parent = o.Parent.Type
+		bySubscription = bySubscription || parent == "subscription_details"
+	}
+	if !bySubscription {
+		return ""
+	}
+	where := families[0].Subscription
+	if ev.APIFamily == FamilyBasil {
+		where = families[1].Subscription
+	}
+	return fmt.Sprintf("invoice %s (billing_reason %q, parent type %q) names no subscription; %s events carry it at: %s",
+		ev.InvoiceID, clip(ev.BillingReason), clip(parent), ev.APIFamily, where)
 }
 
 // defaultPaymentMethodChange is the customer's new default payment method
@@ -405,12 +684,18 @@ func defaultPaymentMethodChange(typ string, o *object, prev *previousAttributes)
 		prev.InvoiceSettings.DefaultPaymentMethod == nil {
 		return ""
 	}
-	var before expandable
-	if err := before.UnmarshalJSON(prev.InvoiceSettings.DefaultPaymentMethod); err != nil {
+	return changedTo(prev.InvoiceSettings.DefaultPaymentMethod, string(o.InvoiceSettings.DefaultPaymentMethod))
+}
+
+// changedTo is now when previous_attributes named the field (prev present:
+// another value or null) and now is a different, non-empty payment method;
+// else "".
+func changedTo(prev json.RawMessage, now string) string {
+	if prev == nil || now == "" {
 		return ""
 	}
-	now := string(o.InvoiceSettings.DefaultPaymentMethod)
-	if now == "" || now == string(before) {
+	var before expandable
+	if err := before.UnmarshalJSON(prev); err != nil || now == string(before) {
 		return ""
 	}
 	return now
@@ -430,7 +715,7 @@ func checkIDs(ev *payflow.Event) error {
 	ids := [...]struct {
 		name, v string
 	}{
-		{"id", ev.ID}, {"data.object.id", ev.ObjectID}, {"customer", ev.CustomerID},
+		{"id", ev.ID}, {"account", ev.Account}, {"data.object.id", ev.ObjectID}, {"customer", ev.CustomerID},
 		{"payment_intent", ev.PaymentIntent}, {"checkout session", ev.CheckoutID},
 		{"invoice", ev.InvoiceID}, {"subscription", ev.SubscriptionID}, {"charge", ev.ChargeID},
 		{"dispute", ev.DisputeID}, {"price", ev.PriceID}, {"payment_method", ev.PaymentMethod},

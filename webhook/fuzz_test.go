@@ -82,6 +82,11 @@ func FuzzReceiver(f *testing.F) {
 		}
 		f.Add(fixtures.Sign(body, []string{secretOld}, fuzzNow), body)
 	}
+	// Events of the basil family (basil and dahlia shapes), a subscription
+	// invoice without its link and an unknown API version (version_test.go).
+	for _, body := range versionSeeds(f) {
+		f.Add(fixtures.Sign(body, []string{secretOld}, fuzzNow), body)
+	}
 	f.Add("t=1764000000,v1=00", []byte(`{"id":"evt_1","type":"invoice.paid","data":{"object":{}}}`))
 	f.Add("", []byte(`{}`))
 	f.Add("t=,v1=,v0=", []byte(`[`))

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/webhook"
 )
 
@@ -77,6 +78,43 @@ func TestDecodePaymentMethodChanges(t *testing.T) {
 			}
 			if ev.PaymentMethod != tc.want || ev.CustomerID != tc.customer {
 				t.Errorf("payment method %q customer %q, want %q %q", ev.PaymentMethod, ev.CustomerID, tc.want, tc.customer)
+			}
+		})
+	}
+}
+
+// A subscription's own default_payment_method changing is decoded on
+// customer.subscription.updated (and routed to the subscription, whose
+// open campaigns retry); any other update of the subscription is not.
+func TestDecodeSubscriptionPaymentMethodChange(t *testing.T) {
+	sub := func(pm any) obj {
+		s := fixture(t, "subscription")
+		s["default_payment_method"] = pm
+		return s
+	}
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		want    string
+	}{
+		{"new default", withPrevious(t, "customer.subscription.updated", sub("pm_sub_new"), obj{"default_payment_method": "pm_sub_old"}), "pm_sub_new"},
+		{"first default", withPrevious(t, "customer.subscription.updated", sub("pm_sub_new"), obj{"default_payment_method": nil}), "pm_sub_new"},
+		{"expanded", withPrevious(t, "customer.subscription.updated", sub(obj{"id": "pm_x", "object": "payment_method"}), obj{"default_payment_method": "pm_a"}), "pm_x"},
+		{"removed", withPrevious(t, "customer.subscription.updated", sub(nil), obj{"default_payment_method": "pm_a"}), ""},
+		{"status changed", withPrevious(t, "customer.subscription.updated", sub("pm_sub_new"), obj{"status": "active"}), ""},
+		{"created", withPrevious(t, "customer.subscription.created", sub("pm_sub_new"), nil), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := webhook.Decode(tc.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.PaymentMethod != tc.want || ev.SubscriptionID == "" {
+				t.Errorf("payment method %q (subscription %q), want %q", ev.PaymentMethod, ev.SubscriptionID, tc.want)
+			}
+			route, id, skip, ok := routing.Resolve(ev)
+			if !ok || skip != "" || id != routing.SubscriptionID(ev.SubscriptionID) || route.Workflow == "" {
+				t.Errorf("routed %+v %q skip %q", route, id, skip)
 			}
 		})
 	}

@@ -88,8 +88,9 @@ func permanent(err error) bool {
 
 // Metrics of the receiver.
 type Metrics struct {
-	Deliveries *prometheus.CounterVec // type, outcome
-	Latency    prometheus.Histogram
+	Deliveries  *prometheus.CounterVec // type, outcome
+	Latency     prometheus.Histogram
+	PortalLinks *prometheus.CounterVec // outcome (portal.go)
 }
 
 // NewMetrics registers the receiver's metrics with reg.
@@ -97,15 +98,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payflow_webhook_deliveries_total",
-			Help: "Webhook deliveries by event type and outcome (accepted, duplicate, unhandled, skipped, rejected_<reason>, unavailable).",
+			Help: "Webhook deliveries by event type and outcome (accepted, duplicate, quarantined, unhandled, skipped, rejected_<reason>, unavailable).",
 		}, []string{"type", "outcome"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "payflow_webhook_ack_seconds",
 			Help:    "Time from receiving a delivery to answering it.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
+		PortalLinks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payflow_portal_links_total",
+			Help: "Billing portal links followed, by outcome (redirected, checked, expired, bad_signature, malformed, unknown_customer, stripe_unavailable).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.Deliveries, m.Latency)
+	reg.MustRegister(m.Deliveries, m.Latency, m.PortalLinks)
 	return m
 }
 
@@ -123,6 +128,14 @@ type Server struct {
 	BodyLimit      int           // bytes; 0: DefaultBodyLimit
 	MaxConns       int           // 0: DefaultMaxConns
 	ReadTimeout    time.Duration // 0: DefaultReadTimeout
+	// Quarantine keeps the events Decode returns as *Uninterpretable
+	// (quarantine.go); nil: the Handoff, when it is a Quarantiner.
+	Quarantine Quarantiner
+	// Decode reads a verified payload; nil: the package's Decode.
+	Decode func(payload []byte) (payflow.Event, error)
+	// Portal serves GET /billing/portal/:token (portal.go); nil: billing
+	// portal links are not configured and the path is not served.
+	Portal *Portal
 }
 
 type errorBody struct {
@@ -133,10 +146,14 @@ type okBody struct {
 	Received  bool   `json:"received"`
 	Duplicate bool   `json:"duplicate,omitempty"`
 	Ignored   string `json:"ignored,omitempty"`
+	// Quarantined is the reason an event payflow cannot interpret was
+	// kept in quarantine.
+	Quarantined string `json:"quarantined,omitempty"`
 }
 
 // App builds the public Fiber app: POST /webhooks/stripe, GET /healthz
-// and GET /readyz. /metrics is not on it (see OpsHandler).
+// and GET /readyz, and GET /billing/portal/:token when Portal is set.
+// /metrics is not on it (see OpsHandler).
 func (s *Server) App() *fiber.App {
 	limit := s.BodyLimit
 	if limit <= 0 {
@@ -181,6 +198,9 @@ func (s *Server) App() *fiber.App {
 		},
 	})
 	app.All(Path, s.receive)
+	if s.Portal != nil {
+		app.Get(PortalPath, s.portal) // GET and HEAD
+	}
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
 		code, body := s.readiness(c.UserContext())
@@ -279,7 +299,14 @@ func (s *Server) receive(c *fiber.Ctx) error {
 		}
 		return s.reject(c, fiber.StatusBadRequest, "", reason, err)
 	}
-	ev, err := Decode(payload)
+	decode := s.Decode
+	if decode == nil {
+		decode = Decode
+	}
+	ev, err := decode(payload)
+	if u := (*Uninterpretable)(nil); errors.As(err, &u) {
+		return s.quarantine(c, payload, ev, u)
+	}
 	if err != nil {
 		return s.reject(c, fiber.StatusBadRequest, "", "malformed", err)
 	}

@@ -7,6 +7,7 @@
 //	payflow migrate    apply database migrations, register search attributes
 //	payflow inspect    read-only view of a customer for support staff
 //	payflow reconcile  replay events from Stripe's Events API
+//	payflow quarantine list, show and replay events payflow could not interpret
 //	payflow config     print the effective configuration, secrets masked
 package main
 
@@ -35,6 +36,7 @@ func commands() []command {
 		{"migrate", "apply database migrations and register Temporal search attributes", runMigrateAll},
 		{"inspect", "show what the database knows about a customer", runInspect},
 		{"reconcile", "fetch missed events from Stripe's Events API and process them", runReconcile},
+		{"quarantine", "list, show and replay the events payflow could not interpret", runQuarantine},
 		{"config", "print the effective configuration with secrets masked", runConfig},
 	}
 }

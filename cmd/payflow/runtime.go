@@ -30,6 +30,7 @@ import (
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
 	"github.com/payflow/payflow/config"
+	"github.com/payflow/payflow/internal/portallink"
 	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
@@ -44,10 +45,20 @@ type telemetry struct {
 	closer  io.Closer
 }
 
+// TimerBuckets are the histogram buckets of every timer, in seconds.
+var TimerBuckets = []float64{
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900,
+	3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 5 * 86400, 7 * 86400, 14 * 86400, 30 * 86400,
+}
+
 func newTelemetry() *telemetry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Timers are histograms (aggregatable across workers, unlike summaries),
+	// with buckets from milliseconds (Temporal's task latencies) to a month
+	// (payflow_dunning_time_to_recover_seconds).
 	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: reg, Gatherer: reg,
+		DefaultTimerType: tallyprom.HistogramTimerType, DefaultHistogramBuckets: TimerBuckets,
 		OnRegisterError: func(err error) { slog.Debug("metric registration", "error", err) }})
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
@@ -166,6 +177,7 @@ func registerWorkflows(w worker.Registry) {
 	w.RegisterWorkflowWithOptions(workflows.SubscriptionWorkflow, workflow.RegisterOptions{Name: routing.SubscriptionWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.DisputeWorkflow, workflow.RegisterOptions{Name: routing.DisputeWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.CustomerWorkflow, workflow.RegisterOptions{Name: routing.CustomerWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.QuarantineWorkflow, workflow.RegisterOptions{Name: routing.QuarantineWorkflowName})
 }
 
 func newActivities(cfg config.Config, st payflow.Store, log *slog.Logger, reg prometheus.Registerer) *activities.Activities {
@@ -181,6 +193,14 @@ func newActivities(cfg config.Config, st payflow.Store, log *slog.Logger, reg pr
 	}
 	if cfg.ProvisioningURL != "" {
 		acts.Provisioner = &activities.Provisioner{URL: cfg.ProvisioningURL, Secret: cfg.ProvisioningSecret}
+	}
+	if cfg.PortalLinks() {
+		links, err := portallink.NewLinks(cfg.PublicURL, cfg.LinkSecret, cfg.PortalLinkTTL)
+		if err != nil { // config.Load has refused what NewLinks refuses
+			log.Error("billing portal links off", "error", err)
+		} else {
+			acts.PortalLinks = links
+		}
 	}
 	return acts
 }
@@ -198,7 +218,34 @@ func newReceiver(cfg config.Config, c client.Client, log *slog.Logger, tel *tele
 		srv.Metrics = webhook.NewMetrics(tel.reg)
 		srv.Gatherer = tel.reg
 	}
+	srv.Portal = newPortal(cfg, log)
 	return srv
+}
+
+// newPortal serves the billing portal links of dunning emails
+// (GET /billing/portal/<token>) when they are configured; portal sessions
+// are opened through the Stripe client the worker uses (STRIPE_API_KEY,
+// STRIPE_API_BASE). nil: links off, or no Stripe key (serve refuses to
+// start then; dev warns).
+func newPortal(cfg config.Config, log *slog.Logger) *webhook.Portal {
+	if !cfg.PortalLinks() {
+		return nil
+	}
+	if cfg.StripeAPIKey == "" {
+		log.Warn("billing portal links are configured but STRIPE_API_KEY is not set: GET " + portallink.PathPrefix + "… is not served")
+		return nil
+	}
+	signer, err := portallink.NewSigner(cfg.LinkSecret)
+	if err != nil { // config.Load has refused what NewSigner refuses
+		log.Error("billing portal links not served", "error", err)
+		return nil
+	}
+	return &webhook.Portal{
+		Signer:        signer,
+		Sessions:      activities.NewStripeAPI(cfg.StripeAPIKey, cfg.StripeAPIBase),
+		ReturnURL:     cfg.PortalReturnURL,
+		Configuration: cfg.PortalConfiguration,
+	}
 }
 
 // readiness checks that Temporal answers and, when the process writes to a
@@ -242,6 +289,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if len(cfg.WebhookSecrets) == 0 {
 		return errors.New("STRIPE_WEBHOOK_SECRET is not set: the receiver refuses unsigned traffic (payflow dev generates one)")
+	}
+	if cfg.PortalLinks() && cfg.StripeAPIKey == "" {
+		return errors.New("STRIPE_API_KEY is not set: the receiver opens billing portal sessions with it (PAYFLOW_PUBLIC_URL, PAYFLOW_LINK_SECRET and STRIPE_BILLING_PORTAL_RETURN_URL are set)")
 	}
 	log := cfg.Logger(os.Stderr, "json")
 	tel := newTelemetry()
