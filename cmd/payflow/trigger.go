@@ -15,11 +15,33 @@ import (
 	"github.com/payflow/payflow/webhook"
 )
 
+// triggerSynopsis is the usage header of payflow trigger: the event types
+// and the API versions it renders.
+func triggerSynopsis() string {
+	var b strings.Builder
+	b.WriteString("trigger [flags] <event type>\n\nEvent types:\n  ")
+	b.WriteString(strings.Join(fixtures.Types(), "\n  "))
+	b.WriteString("\n\nAPI versions (-api-version; default " + fixtures.APIVersion + "):\n")
+	for _, v := range fixtures.KnownAPIVersions() {
+		shapes := fixtures.APIVersion + " shapes"
+		if s, _ := fixtures.ShapesOf(v); s == fixtures.APIVersionBasil {
+			shapes = "basil shapes"
+		}
+		fmt.Fprintf(&b, "  %-19s %s\n", v, shapes)
+	}
+	b.WriteString(`  Any later version of these releases (e.g. 2026-07-29.dahlia) or of a newer one
+  (YYYY-MM-DD.release, dated from 2025-03-31 on) is rendered in the basil shapes:
+  invoice.parent, invoice lines' pricing and parent, the billing period on
+  subscription items, payment intents and charges that name no invoice.`)
+	return b.String()
+}
+
 func runTrigger(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("trigger", "trigger [flags] <event type>\n\nEvent types:\n  "+strings.Join(fixtures.Types(), "\n  "))
+	fs := newFlags("trigger", triggerSynopsis())
 	url := fs.String("url", "", "receiver URL (default http://localhost$PAYFLOW_ADDR/webhooks/stripe)")
 	secret := fs.String("secret", "", "signing secret (default $STRIPE_WEBHOOK_SECRET, else .payflow/webhook_secret from payflow dev)")
 	var o fixtures.Options
+	fs.StringVar(&o.APIVersion, "api-version", "", "Stripe API version the event is rendered for: its api_version and its objects' shapes (default "+fixtures.APIVersion+"; the versions are listed above)")
 	fs.StringVar(&o.EventID, "event-id", "", "event ID (default: new evt_…)")
 	fs.StringVar(&o.CustomerID, "customer", "", "customer ID (default: new cus_…)")
 	fs.StringVar(&o.Email, "email", "", "customer email")
@@ -60,6 +82,9 @@ func runTrigger(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(positional) != 1 {
 		fs.Usage()
 		return fmt.Errorf("want exactly one event type")
+	}
+	if _, err := fixtures.ShapesOf(o.APIVersion); err != nil {
+		return fmt.Errorf("-api-version: %w", err)
 	}
 	payload, err := fixtures.Build(positional[0], o)
 	if err != nil {
