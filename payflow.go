@@ -13,8 +13,10 @@ import (
 	"time"
 )
 
-// StripeAPIVersion is the API version payflow's event decoding is written
-// against and the version the webhook endpoint should be pinned to.
+// StripeAPIVersion is the API version of payflow's own calls to Stripe's
+// API (stripe-go v76 pins it). Events are read in whatever version they
+// arrive in, from 2023-10-16 to the newest release webhook.APIFamilies
+// knows.
 const StripeAPIVersion = "2023-10-16"
 
 // Event is the part of a Stripe event that payflow acts on. The receiver
