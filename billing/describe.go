@@ -15,6 +15,9 @@ func (s Subscription) Describe() string {
 	for _, c := range s.Campaigns {
 		parts = append(parts, c.describe())
 	}
+	if o := s.AccessOverride; o != nil {
+		parts = append(parts, "access "+o.Access+" by hand ("+o.By+", "+formatUTC(o.At)+")")
+	}
 	if len(s.Campaigns) == 0 && s.CurrentPeriodEnd > 0 && !s.Terminal() {
 		verb := "renews"
 		if s.CancelAtPeriodEnd {
@@ -48,6 +51,9 @@ func (d Dispute) Describe() string {
 	line := fmt.Sprintf("dispute %s: %s (%s, %s)", d.ID, d.Status(), FormatAmount(d.Amount, d.Currency), d.Reason)
 	if d.EvidenceDueBy > 0 && !d.Closed() {
 		line += "; evidence due " + formatUnix(d.EvidenceDueBy)
+	}
+	if d.EvidenceSubmittedAt != nil {
+		line += "; evidence submitted (" + d.EvidenceSubmittedBy + ", " + formatUTC(*d.EvidenceSubmittedAt) + ")"
 	}
 	if d.FundsWithdrawn {
 		line += "; funds withdrawn"
@@ -86,6 +92,9 @@ func (c Campaign) describe() string {
 		return strings.Join(append(p, "final action "+c.Policy.FinalAction+" taken"), ", ")
 	}
 	// What comes next.
+	if c.PausedAt != nil {
+		return strings.Join(append(p, "paused by "+c.PausedBy+" since "+formatUTC(*c.PausedAt)+": nothing happens until resumed"), ", ")
+	}
 	switch {
 	case c.DeclinePending:
 		p = append(p, "asking Stripe why")

@@ -1,6 +1,8 @@
 package billing
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -56,28 +58,32 @@ const MaxPendingForward = 20
 // subscription whose invoice it paid), to which each event is forwarded
 // (NotifyOwner): a source's access is only ever changed by that source.
 type Dispute struct {
-	ID              string           `json:"id"`
-	ChargeID        string           `json:"charge,omitempty"`
-	PaymentIntent   string           `json:"payment_intent,omitempty"`
-	InvoiceID       string           `json:"invoice,omitempty"`
-	SubscriptionID  string           `json:"subscription,omitempty"`
-	CustomerID      string           `json:"customer_id,omitempty"`
-	Amount          int64            `json:"amount"`
-	Currency        string           `json:"currency,omitempty"`
-	Reason          string           `json:"reason,omitempty"`
-	StripeStatus    string           `json:"stripe_status,omitempty"`
-	StatusCreated   int64            `json:"status_created,omitempty"`
-	EvidenceDueBy   int64            `json:"evidence_due_by,omitempty"`
-	RemindBefore    time.Duration    `json:"remind_before"`
-	Reminded        bool             `json:"reminded,omitempty"`
-	FundsWithdrawn  bool             `json:"funds_withdrawn,omitempty"`
-	FundsReinstated bool             `json:"funds_reinstated,omitempty"`
-	Owner           string           `json:"owner,omitempty"` // workflow ID of the disputed payment's owner
-	OwnerKnown      bool             `json:"owner_known,omitempty"`
-	LookupAsked     bool             `json:"lookup_asked,omitempty"`
-	Pending         []Event          `json:"pending,omitempty"` // waiting for the owner lookup
-	Search          SearchAttributes `json:"search"`
-	Seen            []string         `json:"seen,omitempty"`
+	ID             string        `json:"id"`
+	ChargeID       string        `json:"charge,omitempty"`
+	PaymentIntent  string        `json:"payment_intent,omitempty"`
+	InvoiceID      string        `json:"invoice,omitempty"`
+	SubscriptionID string        `json:"subscription,omitempty"`
+	CustomerID     string        `json:"customer_id,omitempty"`
+	Amount         int64         `json:"amount"`
+	Currency       string        `json:"currency,omitempty"`
+	Reason         string        `json:"reason,omitempty"`
+	StripeStatus   string        `json:"stripe_status,omitempty"`
+	StatusCreated  int64         `json:"status_created,omitempty"`
+	EvidenceDueBy  int64         `json:"evidence_due_by,omitempty"`
+	RemindBefore   time.Duration `json:"remind_before"`
+	Reminded       bool          `json:"reminded,omitempty"`
+	// EvidenceSubmitted: an operator said the evidence went to Stripe
+	// (operator update): no reminder is sent any more.
+	EvidenceSubmittedBy string           `json:"evidence_submitted_by,omitempty"`
+	EvidenceSubmittedAt *time.Time       `json:"evidence_submitted_at,omitempty"`
+	FundsWithdrawn      bool             `json:"funds_withdrawn,omitempty"`
+	FundsReinstated     bool             `json:"funds_reinstated,omitempty"`
+	Owner               string           `json:"owner,omitempty"` // workflow ID of the disputed payment's owner
+	OwnerKnown          bool             `json:"owner_known,omitempty"`
+	LookupAsked         bool             `json:"lookup_asked,omitempty"`
+	Pending             []Event          `json:"pending,omitempty"` // waiting for the owner lookup
+	Search              SearchAttributes `json:"search"`
+	Seen                []string         `json:"seen,omitempty"`
 }
 
 // PaymentOwner answers LookupPaymentOwner. WorkflowID is empty when the
@@ -104,7 +110,7 @@ func (d Dispute) Done() bool { return d.Closed() && len(d.Pending) == 0 }
 
 // Timers lists the evidence reminder while a response is needed.
 func (d Dispute) Timers() []Timer {
-	if d.Reminded || d.EvidenceDueBy <= 0 || d.Status() != DisputeNeedsResponse {
+	if d.Reminded || d.EvidenceSubmittedAt != nil || d.EvidenceDueBy <= 0 || d.Status() != DisputeNeedsResponse {
 		return nil
 	}
 	return []Timer{{Campaign: d.ID, Kind: TimerReminder, At: time.Unix(d.EvidenceDueBy, 0).UTC().Add(-d.RemindBefore)}}
@@ -259,7 +265,45 @@ func (d Dispute) recordView() RecordDispute {
 }
 
 func (d Dispute) clone() Dispute {
+	d.EvidenceSubmittedAt = clonePtr(d.EvidenceSubmittedAt)
 	d.Seen = slices.Clone(d.Seen)
 	d.Pending = slices.Clone(d.Pending)
 	return d
+}
+
+// ValidateEvidenceSubmitted says why an operator cannot mark the
+// dispute's evidence submitted, or nil.
+func ValidateEvidenceSubmitted(d Dispute, by string) error {
+	switch {
+	case by == "":
+		return errors.New("say who you are (by): the timeline records every operator action")
+	case len(by) > maxOperatorField:
+		return fmt.Errorf("by is limited to %d characters", maxOperatorField)
+	case d.ID == "" || d.StripeStatus == "":
+		return errors.New("the dispute has no event from Stripe yet")
+	case d.Closed():
+		return fmt.Errorf("the dispute is closed (%s): nothing to submit", d.StripeStatus)
+	case d.EvidenceSubmittedAt != nil:
+		return fmt.Errorf("evidence already marked submitted by %s", d.EvidenceSubmittedBy)
+	}
+	return nil
+}
+
+// ApplyEvidenceSubmitted records that the evidence went to Stripe: the
+// reminder is dropped, the timeline says who and when.
+func ApplyEvidenceSubmitted(d Dispute, by, reason string, now time.Time) (Dispute, []Command, string, error) {
+	if err := ValidateEvidenceSubmitted(d, by); err != nil {
+		return d, nil, "", err
+	}
+	d = d.clone()
+	st := d.begin()
+	at := now.UTC()
+	d.EvidenceSubmittedBy, d.EvidenceSubmittedAt = by, &at
+	who := by
+	if reason != "" {
+		who += " (" + reason + ")"
+	}
+	done := "evidence marked submitted: no more reminders"
+	st.note("operator " + who + ": " + done)
+	return d, st.finish(), done, nil
 }

@@ -51,6 +51,11 @@ type Campaign struct {
 	// retries on its policy's RetryDelays.
 	Scheduled bool            `json:"scheduled,omitempty"`
 	Delays    []time.Duration `json:"delays,omitempty"`
+	// PausedAt: an operator paused the campaign (operator.go): no retry,
+	// suspension or final action until resumed, when every pending step
+	// moves later by the time it was paused.
+	PausedAt *time.Time `json:"paused_at,omitempty"`
+	PausedBy string     `json:"paused_by,omitempty"`
 }
 
 // retryDelays is the campaign's retry schedule, counted from FailedAt.
@@ -84,7 +89,7 @@ func (c Campaign) Stage() string {
 // timers lists the campaign's pending wake-ups. Firing any of them at or
 // after its time makes progress (it is no longer listed afterwards).
 func (c Campaign) timers() []Timer {
-	if c.Final {
+	if c.Final || c.PausedAt != nil {
 		return nil
 	}
 	var out []Timer
@@ -112,7 +117,7 @@ func (s Subscription) Timers() []Timer {
 
 func (c Campaign) clone() Campaign {
 	c.Policy = c.Policy.clone()
-	c.NextRetryAt, c.FinalAt = clonePtr(c.NextRetryAt), clonePtr(c.FinalAt)
+	c.NextRetryAt, c.FinalAt, c.PausedAt = clonePtr(c.NextRetryAt), clonePtr(c.FinalAt), clonePtr(c.PausedAt)
 	c.Delays = slices.Clone(c.Delays)
 	return c
 }

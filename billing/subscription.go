@@ -54,6 +54,10 @@ type Subscription struct {
 	Recovered   int              `json:"campaigns_recovered"`
 	Unrecovered int              `json:"campaigns_unrecovered"`
 	Seen        []string         `json:"seen,omitempty"`
+	// AccessOverride is an operator's decision (operator.go): granted or
+	// revoked whatever the subscription and its campaigns say, until
+	// cleared.
+	AccessOverride *Override `json:"access_override,omitempty"`
 }
 
 // SnapshotKey is the order of subscription snapshots: Stripe's created
@@ -205,6 +209,9 @@ func (k SnapshotKey) after(o SnapshotKey) bool {
 // wantAccess is what the subscription's status and campaigns mean for
 // its products; "" before any snapshot (no opinion yet).
 func (s Subscription) wantAccess() string {
+	if o := s.AccessOverride; o != nil && s.Status != "" {
+		return o.Access
+	}
 	var want string
 	switch s.Status {
 	case "":
@@ -327,6 +334,10 @@ func (s Subscription) clone() Subscription {
 	s.Invoices = slices.Clone(s.Invoices)
 	s.Access = slices.Clone(s.Access)
 	s.Seen = slices.Clone(s.Seen)
+	if s.AccessOverride != nil {
+		o := *s.AccessOverride
+		s.AccessOverride = &o
+	}
 	s.Campaigns = slices.Clone(s.Campaigns)
 	for i := range s.Campaigns {
 		s.Campaigns[i] = s.Campaigns[i].clone()

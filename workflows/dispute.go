@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"cmp"
+	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -26,6 +27,7 @@ type disputeRun struct {
 	cmds    *runner
 	// received: an event from the receiver reached this run.
 	received bool
+	ops      *operatorQueue
 }
 
 // DisputeWorkflow follows one chargeback, dispute/<dispute>, from
@@ -42,6 +44,12 @@ func DisputeWorkflow(ctx workflow.Context, in routing.DisputeInput) (DisputeView
 	if err := workflow.SetQueryHandler(ctx, routing.QueryState, func() (DisputeView, error) { return wf.view(), nil }); err != nil {
 		return wf.view(), err
 	}
+	wf.ops = newOperatorQueue(ctx)
+	if err := wf.ops.register(ctx, []string{routing.UpdateEvidenceSubmitted}, func(_ string, in routing.OperatorInput) error {
+		return billing.ValidateEvidenceSubmitted(wf.dispute, strings.TrimSpace(in.By))
+	}); err != nil {
+		return wf.view(), err
+	}
 	err := wf.run()
 	return wf.view(), err
 }
@@ -54,14 +62,23 @@ func (wf *disputeRun) view() DisputeView {
 func (wf *disputeRun) run() error {
 	ctx := wf.ctx
 	w := wait{ctx: ctx, events: workflow.GetSignalChannel(ctx, routing.SignalEvent),
-		owner: workflow.GetSignalChannel(ctx, routing.SignalOwnerEvent)}
+		owner: workflow.GetSignalChannel(ctx, routing.SignalOwnerEvent), ops: wf.ops.ch}
 	for {
 		got, ok := pending(w.events, w.owner)
+		if !ok {
+			got.op, ok = wf.ops.next()
+		}
 		if !ok {
 			// Done: closed in Stripe and every event handed to its owner.
 			// A run whose only event was applied by an earlier run (a late
 			// duplicate) holds nothing and ends too.
 			if wf.dispute.Done() || (wf.received && len(wf.dispute.Seen) == 0) {
+				if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || wf.ops.ch.Len() > 0 }); err != nil {
+					return err
+				}
+				if wf.ops.ch.Len() > 0 {
+					continue
+				}
 				return nil // signals drained: none is dropped
 			}
 			timers := wf.dispute.Timers()
@@ -84,6 +101,16 @@ func (wf *disputeRun) run() error {
 }
 
 func (wf *disputeRun) handle(got outcome) error {
+	if req := got.op; req != nil {
+		defer func() { req.done = true }()
+		d, cmds, done, err := billing.ApplyEvidenceSubmitted(wf.dispute, strings.TrimSpace(req.in.By), strings.TrimSpace(req.in.Reason), workflow.Now(wf.ctx))
+		if err != nil {
+			req.err = err
+			return nil
+		}
+		req.result = done
+		return wf.apply(d, cmds)
+	}
 	if got.event == nil {
 		return nil // disputes own no payment: nothing is forwarded to them
 	}

@@ -76,6 +76,7 @@ type wait struct {
 	ctx     workflow.Context
 	events  workflow.ReceiveChannel // routing.SignalEvent: payflow.Event
 	owner   workflow.ReceiveChannel // routing.SignalOwnerEvent: billing.Event
+	ops     workflow.ReceiveChannel // operator updates (*opRequest); nil: none
 	after   time.Duration
 	summary string
 	timer   bool
@@ -85,6 +86,7 @@ type wait struct {
 type outcome struct {
 	event   *payflow.Event
 	forward *billing.Event
+	op      *opRequest
 	fired   bool
 }
 
@@ -103,6 +105,13 @@ func (w wait) next() outcome {
 		c.Receive(w.ctx, &ev)
 		out.forward = &ev
 	})
+	if w.ops != nil {
+		sel.AddReceive(w.ops, func(c workflow.ReceiveChannel, _ bool) {
+			var req *opRequest
+			c.Receive(w.ctx, &req)
+			out.op = req
+		})
+	}
 	if w.timer {
 		sel.AddFuture(workflow.NewTimerWithOptions(tctx, max(w.after, 0), workflow.TimerOptions{Summary: w.summary}),
 			func(workflow.Future) { out.fired = true })

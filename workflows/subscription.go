@@ -38,6 +38,7 @@ type subscriptionRun struct {
 	// waited for again until something else happens (a guard; the core
 	// promises progress).
 	skip *billing.Timer
+	ops  *operatorQueue
 }
 
 // SubscriptionWorkflow mirrors one Stripe subscription for its whole life,
@@ -49,6 +50,16 @@ func SubscriptionWorkflow(ctx workflow.Context, in routing.SubscriptionInput) (S
 	wf := &subscriptionRun{ctx: ctx, in: in, sub: in.State, steps: in.Timeline}
 	wf.cmds = &runner{ctx: ctx, steps: &wf.steps, answer: wf.answer, describe: func() string { return wf.sub.Describe() }}
 	if err := workflow.SetQueryHandler(ctx, routing.QueryState, func() (SubscriptionView, error) { return wf.view(), nil }); err != nil {
+		return wf.view(), err
+	}
+	wf.ops = newOperatorQueue(ctx)
+	if err := wf.ops.register(ctx, routing.SubscriptionUpdates, func(name string, in routing.OperatorInput) error {
+		op, err := subscriptionOperation(name, in)
+		if err != nil {
+			return err
+		}
+		return billing.ValidateOperation(wf.sub, op)
+	}); err != nil {
 		return wf.view(), err
 	}
 	err := wf.run()
@@ -70,11 +81,23 @@ func (wf *subscriptionRun) run() error {
 	maxEvents := cmp.Or(wf.in.MaxEventsPerRun, defaultMaxEventsPerRun)
 	linger := cmp.Or(wf.in.Linger, defaultLinger)
 	w := wait{ctx: ctx, events: workflow.GetSignalChannel(ctx, routing.SignalEvent),
-		owner: workflow.GetSignalChannel(ctx, routing.SignalOwnerEvent)}
+		owner: workflow.GetSignalChannel(ctx, routing.SignalOwnerEvent), ops: wf.ops.ch}
 	handled, lingered := 0, false
 	for {
 		got, ok := pending(w.events, w.owner)
 		if !ok {
+			got.op, ok = wf.ops.next()
+		}
+		if !ok {
+			// Every accepted operator update has been applied; let their
+			// handlers return before the run ends or continues as new.
+			// (A handler accepted but not yet queued wakes the loop too.)
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || wf.ops.ch.Len() > 0 }); err != nil {
+				return err
+			}
+			if wf.ops.ch.Len() > 0 {
+				continue
+			}
 			switch {
 			case handled >= maxEvents || workflow.GetInfo(ctx).GetContinueAsNewSuggested():
 				return workflow.NewContinueAsNewError(ctx, routing.SubscriptionWorkflowName, routing.SubscriptionInput{
@@ -99,10 +122,35 @@ func (wf *subscriptionRun) run() error {
 		}
 		handled++
 		wf.skip, lingered = nil, false
+		if got.op != nil {
+			if err := wf.operate(got.op); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := wf.handle(got); err != nil {
 			return err
 		}
 	}
+}
+
+// operate applies an operator update: the core re-validates it against the
+// state now (an event may have changed it since the validator ran).
+func (wf *subscriptionRun) operate(req *opRequest) error {
+	defer func() { req.done = true }()
+	op, err := subscriptionOperation(req.name, req.in)
+	if err != nil {
+		req.err = err
+		return nil
+	}
+	sub, cmds, done, err := billing.ApplyOperation(wf.sub, op, workflow.Now(wf.ctx))
+	if err != nil {
+		req.err = err
+		wf.cmds.note(fmt.Sprintf("operator %s: %s refused: %v", op.By, req.name, err))
+		return nil
+	}
+	req.result = done
+	return wf.apply(sub, cmds)
 }
 
 // nextTimer sets what the loop waits for besides signals: the earliest of
