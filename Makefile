@@ -8,11 +8,20 @@ TEMPORAL_STAMP := $(TOOLS)/.temporal-$(TEMPORAL_CLI_VERSION)
 WORKFLOWCHECK_VERSION := v0.6.0
 WORKFLOWCHECK := $(TOOLS)/workflowcheck
 PAYFLOW := $(CURDIR)/bin/payflow
+# A real Temporal cluster (make cluster): the server and its SQL schema tool,
+# pinned like the CLI, from the same module (deploy/temporal/temporal.go
+# names the same version).
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_SERVER := $(TOOLS)/temporal-server
+TEMPORAL_SQL_TOOL := $(TOOLS)/temporal-sql-tool
+TEMPORAL_SERVER_STAMP := $(TOOLS)/.cluster-server-$(TEMPORAL_SERVER_VERSION)
 FUZZTIME ?= 10s
 
 export PAYFLOW_TEMPORAL_BIN := $(TEMPORAL)
+export PAYFLOW_TEMPORAL_SERVER_BIN := $(TEMPORAL_SERVER)
+export PAYFLOW_TEMPORAL_SQL_BIN := $(TEMPORAL_SQL_TOOL)
 
-.PHONY: all build dev test test-unit test-integration lint fuzz bench chaos tools clean
+.PHONY: all build dev test test-unit test-integration lint fuzz bench chaos tools clean cluster cluster-down cluster-status cluster-tools test-cluster
 
 all: build
 
@@ -33,16 +42,56 @@ $(WORKFLOWCHECK):
 
 tools: $(TEMPORAL_STAMP)
 
+# Temporal's server (cmd/server) and SQL schema tool (cmd/tools/sql), from
+# the Go module proxy like the CLI, renamed so they never shadow anything.
+$(TEMPORAL_SERVER_STAMP):
+	@echo ">> installing Temporal server $(TEMPORAL_SERVER_VERSION) and its SQL tool into .tools/bin (first run only, takes a few minutes)"
+	@rm -rf $(TOOLS)/.cluster-build && mkdir -p $(TOOLS)/.cluster-build
+	GOBIN=$(TOOLS)/.cluster-build $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(TOOLS)/.cluster-build/server $(TEMPORAL_SERVER)
+	mv $(TOOLS)/.cluster-build/sql $(TEMPORAL_SQL_TOOL)
+	@rm -rf $(TOOLS)/.cluster-build $(TOOLS)/.cluster-server-* && touch $@
+
+cluster-tools: $(TEMPORAL_SERVER_STAMP)
+
+# A real Temporal cluster on the local PostgreSQL (127.0.0.1:5432, user
+# postgres): frontend, history, matching and worker as four background
+# processes, frontend on 127.0.0.1:17233, namespace default with payflow's
+# search attributes (README, "Running on a Temporal cluster"). CLUSTER_FLAGS
+# go to `payflow-cluster up` (-h lists them). cluster-down stops it and keeps
+# its databases; CLUSTER_RESET=1 drops them. The tool is built once, by
+# `make cluster`, so that stopping never depends on the tree compiling then.
+PAYFLOW_CLUSTER := $(CURDIR)/bin/payflow-cluster
+
+cluster: $(TEMPORAL_SERVER_STAMP)
+	$(GO) build -o $(PAYFLOW_CLUSTER) ./cmd/payflow-cluster
+	$(PAYFLOW_CLUSTER) up $(CLUSTER_FLAGS)
+
+cluster-status:
+	@test -x $(PAYFLOW_CLUSTER) || $(GO) build -o $(PAYFLOW_CLUSTER) ./cmd/payflow-cluster
+	@$(PAYFLOW_CLUSTER) status
+
+cluster-down:
+	@test -x $(PAYFLOW_CLUSTER) || $(GO) build -o $(PAYFLOW_CLUSTER) ./cmd/payflow-cluster
+	$(PAYFLOW_CLUSTER) down $(if $(filter 1,$(CLUSTER_RESET)),-drop)
+
+# Only the cluster's tests: payflow's serve and worker against a fresh real
+# cluster (databases of its own, dropped after), about 20 s, PostgreSQL on
+# 127.0.0.1:5432 (make test runs them too when PAYFLOW_TEST_POSTGRES_URL is set).
+test-cluster: $(TEMPORAL_SERVER_STAMP) $(TEMPORAL_STAMP)
+	PAYFLOW_TEST_CLUSTER=1 $(GO) test -count=1 -v -timeout 10m -run 'TestCluster' ./internal/cluster/ ./integration/
+
 dev: build $(TEMPORAL_STAMP)
 	$(PAYFLOW) dev
 
 # Everything: vet, workflowcheck, unit tests, the store on SQLite and (when
 # PAYFLOW_TEST_POSTGRES_URL is set) PostgreSQL, integration tests against a
-# real Temporal dev server, and a short fuzz run of the receiver.
+# real Temporal dev server (and, with PostgreSQL, on a real Temporal cluster:
+# TestClusterSmoke, about 20 s), and a short fuzz run of the receiver.
 # The integration tests run on their own, after the rest: they wait on a
 # real Temporal server, and sharing two cores with the other packages' race
 # builds only makes those waits longer.
-test: $(TEMPORAL_STAMP) lint
+test: $(TEMPORAL_STAMP) $(TEMPORAL_SERVER_STAMP) lint
 	$(GO) test -count=1 -race -timeout 10m $$($(GO) list ./... | grep -v '/integration$$')
 	$(GO) test -count=1 -race -timeout 10m ./integration/
 	$(GO) test -run '^$$' -fuzz FuzzReceiver -fuzztime $(FUZZTIME) ./webhook/

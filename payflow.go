@@ -40,8 +40,13 @@ type Event struct {
 	ObjectType string `json:"object_type"` // "payment_intent", "invoice", ...
 	ObjectID   string `json:"object_id"`
 
-	CustomerID     string `json:"customer_id,omitempty"`
-	Email          string `json:"email,omitempty"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Email      string `json:"email,omitempty"`
+	// CustomerName is the customer's name as the object carries it, for
+	// emails: an invoice's customer_name, a Checkout Session's
+	// customer_details.name, a charge's billing_details.name, a payment
+	// intent's shipping.name. One line, at most 100 characters.
+	CustomerName   string `json:"customer_name,omitempty"`
 	PaymentIntent  string `json:"payment_intent,omitempty"`
 	CheckoutID     string `json:"checkout_session,omitempty"`
 	InvoiceID      string `json:"invoice,omitempty"`
@@ -63,8 +68,12 @@ type Event struct {
 	FailureCode      string `json:"failure_code,omitempty"`
 	FailureMessage   string `json:"failure_message,omitempty"`
 	HostedInvoiceURL string `json:"hosted_invoice_url,omitempty"`
-	AttemptCount     int64  `json:"attempt_count,omitempty"`
-	BillingReason    string `json:"billing_reason,omitempty"`
+	// InvoicePDF is an invoice's invoice_pdf, ReceiptURL a charge's
+	// receipt_url: links for receipts.
+	InvoicePDF    string `json:"invoice_pdf,omitempty"`
+	ReceiptURL    string `json:"receipt_url,omitempty"`
+	AttemptCount  int64  `json:"attempt_count,omitempty"`
+	BillingReason string `json:"billing_reason,omitempty"`
 
 	CurrentPeriodEnd  int64 `json:"current_period_end,omitempty"`
 	CancelAtPeriodEnd bool  `json:"cancel_at_period_end,omitempty"`
@@ -256,6 +265,9 @@ type Subscription struct {
 	CancelAtPeriodEnd bool
 	StripeCreated     int64 // the created time of the newest snapshot applied
 	UpdatedAt         time.Time
+	// Account is the connected account the subscription belongs to (its
+	// workflow is acct_…/subscription/<sub>); "" for the platform's own.
+	Account string
 }
 
 // AccessSource is what one source (order/<pi>, subscription/<sub>) does
@@ -273,6 +285,11 @@ type AccessSource struct {
 	SuspendedAt *time.Time
 	RevokedAt   *time.Time
 	UpdatedAt   time.Time
+	// Account is the connected account whose workflow wrote the row (the
+	// customer's account); "" for the platform's own. Source stays in
+	// platform form (subscription/<sub>): Stripe IDs are unique across
+	// accounts.
+	Account string
 }
 
 // AccessUpdate is the outcome of writing one source's row: whether it

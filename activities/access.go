@@ -28,7 +28,8 @@ func (a *Activities) SetAccess(ctx context.Context, ch billing.SetAccess) error 
 		return invalid("access change %s/%s from %s: unknown status %q", ch.CustomerID, ch.ProductID, ch.Source, ch.Status)
 	}
 	up, err := a.Store.SetAccessSource(ctx, payflow.AccessSource{CustomerID: ch.CustomerID, ProductID: ch.ProductID,
-		Source: ch.Source, Status: ch.Status, ValidUntil: ch.ValidUntil, Reason: ch.Reason, UpdatedAt: a.now()})
+		Source: ch.Source, Status: ch.Status, ValidUntil: ch.ValidUntil, Reason: ch.Reason, UpdatedAt: a.now(),
+		Account: AccountOf(ctx)})
 	if err != nil {
 		return fmt.Errorf("set access %s/%s from %s to %s: %w", ch.CustomerID, ch.ProductID, ch.Source, ch.Status, err)
 	}

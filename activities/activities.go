@@ -22,6 +22,7 @@ import (
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/internal/portallink"
+	"github.com/payflow/payflow/internal/tracelog"
 )
 
 // Activities is registered with the worker; its exported methods are the
@@ -38,6 +39,9 @@ type Activities struct {
 	// DUNNING_* variables); the zero value means billing.DefaultPolicy().
 	Policy     billing.Policy
 	AlertEmail string
+	// Email: the brand, support address and SendGrid templates of emails
+	// (email.go); the zero value sends payflow's own messages unbranded.
+	Email EmailSettings
 	// Temporal and TaskQueue let NotifyOwner (notify.go) signal, or start,
 	// the workflow that owns a disputed payment.
 	Temporal  client.Client
@@ -67,7 +71,9 @@ func (a *Activities) logger(ctx context.Context) *slog.Logger {
 		info := activity.GetInfo(ctx)
 		l = l.With("workflow_id", info.WorkflowExecution.ID, "activity", info.ActivityType.Name, "attempt", info.Attempt)
 	}
-	return l
+	// The activity's span (RunActivity, when tracing is on): its trace is
+	// the webhook request's.
+	return tracelog.With(l, ctx)
 }
 
 // invalid marks an input error no retry can fix.
@@ -187,7 +193,7 @@ func (a *Activities) RecordSubscription(ctx context.Context, r billing.RecordSub
 	if _, err := a.Store.UpsertSubscription(ctx, payflow.Subscription{
 		ID: r.SubscriptionID, CustomerID: r.CustomerID, Status: r.Status, DunningStage: r.DunningStage, Items: items,
 		CurrentPeriodEnd: r.CurrentPeriodEnd, CancelAtPeriodEnd: r.CancelAtPeriodEnd, StripeCreated: r.StripeCreated,
-		UpdatedAt: a.now(),
+		UpdatedAt: a.now(), Account: AccountOf(ctx),
 	}); err != nil {
 		return fmt.Errorf("record subscription %s: %w", r.SubscriptionID, err)
 	}

@@ -17,8 +17,7 @@ import (
 // off (payflow takes it over) or back on (hands it back).
 func (s *StripeAPI) SetAutoAdvance(ctx context.Context, invoiceID string, on bool, idempotencyKey string) error {
 	p := &stripe.InvoiceParams{AutoAdvance: stripe.Bool(on)}
-	p.Context = ctx
-	p.IdempotencyKey = stripe.String(idempotencyKey)
+	prepare(ctx, &p.Params, idempotencyKey)
 	if _, err := s.api.Invoices.Update(invoiceID, p); err != nil {
 		return classify("update invoice "+invoiceID+" auto_advance", err)
 	}
@@ -28,7 +27,7 @@ func (s *StripeAPI) SetAutoAdvance(ctx context.Context, invoiceID string, on boo
 // InvoiceStatus reads an invoice's status ("paid" when Stripe says paid).
 func (s *StripeAPI) InvoiceStatus(ctx context.Context, invoiceID string) (string, error) {
 	p := &stripe.InvoiceParams{}
-	p.Context = ctx
+	prepare(ctx, &p.Params, "")
 	inv, err := s.api.Invoices.Get(invoiceID, p)
 	if err != nil {
 		return "", classify("get invoice "+invoiceID, err)
@@ -42,8 +41,7 @@ func (s *StripeAPI) InvoiceStatus(ctx context.Context, invoiceID string) (string
 // MarkUncollectible marks an open invoice uncollectible.
 func (s *StripeAPI) MarkUncollectible(ctx context.Context, invoiceID, idempotencyKey string) error {
 	p := &stripe.InvoiceMarkUncollectibleParams{}
-	p.Context = ctx
-	p.IdempotencyKey = stripe.String(idempotencyKey)
+	prepare(ctx, &p.Params, idempotencyKey)
 	if _, err := s.api.Invoices.MarkUncollectible(invoiceID, p); err != nil {
 		return classify("mark invoice "+invoiceID+" uncollectible", err)
 	}
@@ -59,8 +57,7 @@ func (s *StripeAPI) PauseCollection(ctx context.Context, subscriptionID, behavio
 	} else {
 		p.PauseCollection = &stripe.SubscriptionPauseCollectionParams{Behavior: stripe.String(behavior)}
 	}
-	p.Context = ctx
-	p.IdempotencyKey = stripe.String(idempotencyKey)
+	prepare(ctx, &p.Params, idempotencyKey)
 	if _, err := s.api.Subscriptions.Update(subscriptionID, p); err != nil {
 		return classify("update subscription "+subscriptionID+" pause_collection", err)
 	}

@@ -29,7 +29,7 @@ type Decline struct {
 func (s *StripeAPI) LastDecline(ctx context.Context, invoiceID, chargeID string) (Decline, error) {
 	var d Decline
 	ip := &stripe.InvoiceParams{}
-	ip.Context = ctx
+	prepare(ctx, &ip.Params, "")
 	inv, err := s.api.Invoices.Get(invoiceID, ip)
 	if err != nil {
 		return d, classify("get invoice "+invoiceID, err)
@@ -39,7 +39,7 @@ func (s *StripeAPI) LastDecline(ctx context.Context, invoiceID, chargeID string)
 	}
 	if inv.PaymentIntent != nil && inv.PaymentIntent.ID != "" {
 		pp := &stripe.PaymentIntentParams{}
-		pp.Context = ctx
+		prepare(ctx, &pp.Params, "")
 		pi, err := s.api.PaymentIntents.Get(inv.PaymentIntent.ID, pp)
 		if err != nil {
 			return d, classify("get payment intent "+inv.PaymentIntent.ID, err)
@@ -55,7 +55,7 @@ func (s *StripeAPI) LastDecline(ctx context.Context, invoiceID, chargeID string)
 		return d, nil
 	}
 	cp := &stripe.ChargeParams{}
-	cp.Context = ctx
+	prepare(ctx, &cp.Params, "")
 	ch, err := s.api.Charges.Get(chargeID, cp)
 	if err != nil {
 		return d, classify("get charge "+chargeID, err)

@@ -1,8 +1,10 @@
 package activities
 
 import (
+	"bytes"
 	"container/list"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,10 +21,31 @@ import (
 	"github.com/payflow/payflow/billing"
 )
 
-// Message is a rendered email for a Mailer.
+// Message is a rendered email for a Mailer: Subject with Body (the
+// text/plain part) and HTML (the text/html part), or, when TemplateID is
+// set, a provider-side template (a SendGrid dynamic template, d-…) filled
+// with TemplateData instead of Subject, Body and HTML.
 type Message struct {
 	To, From, Subject, Body string
 	DedupeKey               string
+	HTML                    string
+	// FromName is the sender's display name (EMAIL_BRAND_NAME), ReplyTo
+	// where replies go (EMAIL_REPLY_TO); both may be empty.
+	FromName, ReplyTo string
+	TemplateID        string
+	TemplateData      map[string]any
+}
+
+// EmailSettings are how customer emails look and go out (config's
+// EMAIL_BRAND_NAME, EMAIL_REPLY_TO and SENDGRID_TEMPLATES).
+type EmailSettings struct {
+	// Brand: the merchant's name and support address, in every built-in
+	// message, the sender's name and the reply-to of customer emails.
+	Brand billing.Brand
+	// Templates maps a purpose to a SendGrid dynamic template ID (d-…):
+	// that purpose goes out as template_id with dynamic_template_data
+	// (billing.TemplateData) instead of payflow's own subject and parts.
+	Templates map[string]string
 }
 
 // Mailer hands a message to an email provider and returns its message ID.
@@ -49,6 +72,9 @@ func (a *Activities) SendEmail(ctx context.Context, req billing.SendEmail) (err 
 	if req.DedupeKey == "" {
 		return invalid("email without dedupe key")
 	}
+	// A connected account's workflow keeps its own ledger rows
+	// (acct_…/subscription/<sub>/…): the core's keys are in platform form.
+	req.DedupeKey = inAccount(ctx, req.DedupeKey)
 	if m, ok := a.acceptedBefore(ctx, req.DedupeKey); ok {
 		a.logger(ctx).Info("email accepted by an earlier attempt: recording it in the ledger without sending again",
 			"dedupe_key", req.DedupeKey, "purpose", req.Purpose, "provider_id", m.MessageID)
@@ -63,10 +89,13 @@ func (a *Activities) SendEmail(ctx context.Context, req billing.SendEmail) (err 
 			a.noteNothingSent(ctx, req.DedupeKey)
 		}
 	}()
-	subject, body, err := render(req.Purpose, a.withPortalLink(ctx, req))
+	rendered, err := billing.RenderEmail(req.Purpose, a.withPortalLink(ctx, req), a.Email.Brand)
 	if err != nil {
 		return invalid("%v", err)
 	}
+	// The ledger keeps the subject and the text part (with a SendGrid
+	// template, payflow's own words for the same data).
+	subject, body := rendered.Subject, rendered.Text
 	to := req.To
 	if req.ToOperator {
 		to = a.AlertEmail
@@ -102,7 +131,7 @@ func (a *Activities) SendEmail(ctx context.Context, req billing.SendEmail) (err 
 	// provider may have accepted its message: this send may be a duplicate.
 	possibleDuplicate := !claimed && !a.nothingSentBefore(ctx, req.DedupeKey)
 	asking = true
-	id, err := a.Mailer.Send(ctx, Message{To: stored.To, Subject: stored.Subject, Body: stored.Body, DedupeKey: req.DedupeKey})
+	id, err := a.Mailer.Send(ctx, a.message(req, stored, rendered))
 	if err != nil {
 		// A refusal is an answer: nothing was accepted. Any other error (a
 		// timeout, a dropped connection) leaves it unknown.
@@ -128,6 +157,38 @@ func (a *Activities) SendEmail(ctx context.Context, req billing.SendEmail) (err 
 		a.logger(ctx).Info("email sent", "dedupe_key", req.DedupeKey, "purpose", req.Purpose, "provider_id", id)
 	}
 	return a.finishSent(ctx, req.DedupeKey, id)
+}
+
+// message is what the Mailer sends: the ledger row's subject and text (an
+// attempt after a crash sends what the first one claimed), this
+// rendering's HTML part, or the purpose's SendGrid template with the
+// rendering's data. Customer emails reply to the support address.
+func (a *Activities) message(req billing.SendEmail, stored payflow.Email, r billing.RenderedEmail) Message {
+	m := Message{To: stored.To, Subject: stored.Subject, Body: stored.Body, HTML: r.HTML, DedupeKey: req.DedupeKey,
+		FromName: a.Email.Brand.Name}
+	if !req.ToOperator && !billing.IsOperatorPurpose(req.Purpose) {
+		m.ReplyTo = a.Email.Brand.SupportEmail
+	}
+	if id := a.Email.Templates[req.Purpose]; id != "" {
+		m.TemplateID, m.TemplateData = id, templateData(r.Data)
+	}
+	return m
+}
+
+// templateData is d as SendGrid's dynamic_template_data: its JSON object
+// (the field names the README documents).
+func templateData(d billing.TemplateData) map[string]any {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // amounts stay integers
+	if err := dec.Decode(&m); err != nil {
+		return nil
+	}
+	return m
 }
 
 // The ledger write after an accepted send is retried in the activity,
@@ -381,8 +442,7 @@ type SendGrid struct {
 // Send posts one message. 4xx answers other than 401, 403 and 429 are
 // permanent: the message itself is refused.
 func (s *SendGrid) Send(ctx context.Context, m Message) (string, error) {
-	from := mail.NewEmail("", s.From)
-	msg := mail.NewSingleEmail(from, m.Subject, mail.NewEmail("", m.To), m.Body, "")
+	msg := s.mail(m)
 	// The dedupe key travels with the message so a duplicate (a crash
 	// between send and ledger update) can be recognised in SendGrid's logs.
 	msg.SetCustomArg("payflow_dedupe_key", m.DedupeKey)
@@ -411,6 +471,35 @@ func (s *SendGrid) Send(ctx context.Context, m Message) (string, error) {
 	default:
 		return "", &PermanentError{Msg: fmt.Sprintf("sendgrid: status %d: %s", resp.StatusCode, truncate(resp.Body, 300))}
 	}
+}
+
+// mail builds the v3 Mail Send body: one personalization to m.To; with a
+// template, template_id and the personalization's dynamic_template_data
+// and no subject or content (the template has them); otherwise the
+// subject and the text/plain part, then the text/html part (the order
+// SendGrid requires).
+func (s *SendGrid) mail(m Message) *mail.SGMailV3 {
+	msg := mail.NewV3Mail()
+	msg.SetFrom(mail.NewEmail(m.FromName, s.From))
+	p := mail.NewPersonalization()
+	p.AddTos(mail.NewEmail("", m.To))
+	if m.TemplateID != "" {
+		msg.SetTemplateID(m.TemplateID)
+		for k, v := range m.TemplateData {
+			p.SetDynamicTemplateData(k, v)
+		}
+	} else {
+		msg.Subject = m.Subject
+		msg.AddContent(mail.NewContent("text/plain", m.Body))
+		if m.HTML != "" {
+			msg.AddContent(mail.NewContent("text/html", m.HTML))
+		}
+	}
+	msg.AddPersonalizations(p)
+	if m.ReplyTo != "" {
+		msg.SetReplyTo(mail.NewEmail(m.FromName, m.ReplyTo))
+	}
+	return msg
 }
 
 func firstHeader(h map[string][]string, name string) string {

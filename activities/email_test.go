@@ -42,11 +42,14 @@ func TestSendEmailSendsOnceThroughSendGrid(t *testing.T) {
 	if len(m.To) != 1 || m.To[0] != "jenny@example.com" || m.From != fromAddr {
 		t.Errorf("to %v from %q", m.To, m.From)
 	}
-	if m.Subject != "Your receipt for order pi_123" {
+	if m.Subject != "Your receipt: $20.00" {
 		t.Errorf("subject %q", m.Subject)
 	}
-	if !strings.Contains(m.Text, "Amount paid: 20.00 USD") || !strings.Contains(m.Text, "Product: prod_A") {
+	if !strings.Contains(m.Text, "Amount paid   $20.00") || !strings.Contains(m.Text, "Product       prod_A") {
 		t.Errorf("body %q", m.Text)
+	}
+	if !strings.HasPrefix(m.HTML, "<!DOCTYPE html>") || !strings.Contains(m.HTML, "<strong>$20.00</strong>") {
+		t.Errorf("no HTML part: %q", m.HTML)
 	}
 	if got := m.CustomArgs["payflow_dedupe_key"]; got != req.DedupeKey {
 		t.Errorf("custom arg payflow_dedupe_key = %q, want %q (args %v)", got, req.DedupeKey, m.CustomArgs)
@@ -101,7 +104,7 @@ func TestSendEmailWithoutMailerKeepsOutbox(t *testing.T) {
 	if row.SentAt == nil || row.ProviderMessageID != "" {
 		t.Errorf("sent_at %v, provider ID %q", row.SentAt, row.ProviderMessageID)
 	}
-	if !strings.Contains(row.Body, "Order: pi_123") || row.Subject != "Your receipt for order pi_123" {
+	if !strings.Contains(row.Body, "Order         pi_123") || row.Subject != "Your receipt: $20.00" {
 		t.Errorf("ledger kept subject %q body %q", row.Subject, row.Body)
 	}
 	if got := counterValue(t, a.Metrics.Emails.WithLabelValues(billing.PurposeReceipt, "outbox")); got != 1 {
@@ -160,7 +163,7 @@ func TestSendEmailToOperator(t *testing.T) {
 	if len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0] != alertAddr {
 		t.Fatalf("messages %+v, want one to %s", msgs, alertAddr)
 	}
-	if want := "[payflow] Dispute dp_1 opened: 20.00 USD (fraudulent)"; msgs[0].Subject != want {
+	if want := "[payflow] Dispute dp_1 opened: $20.00 (fraudulent)"; msgs[0].Subject != want {
 		t.Errorf("subject %q, want %q", msgs[0].Subject, want)
 	}
 }

@@ -21,7 +21,12 @@ import (
 // an order whose run closed weeks ago gets a new run, which seeds itself
 // from the stored order. Signalling twice is harmless: the owner's state
 // remembers the event ID.
+//
+// The core names the owner in platform form (subscription/<sub>); it is
+// the workflow of that object in this workflow's account (ownerInAccount):
+// a connected account's dispute reaches acct_…/subscription/<sub>.
 func (a *Activities) NotifyOwner(ctx context.Context, n billing.NotifyOwner) error {
+	n.WorkflowID = ownerInAccount(ctx, n.WorkflowID)
 	workflow, input, reuse, ok := routing.OwnerStart(n.WorkflowID)
 	if !ok {
 		return invalid("notify owner: %q is not an order or subscription workflow", n.WorkflowID)
@@ -48,7 +53,8 @@ func (a *Activities) NotifyOwner(ctx context.Context, n billing.NotifyOwner) err
 }
 
 // SubscriptionsInDunning lists the customer's subscriptions (their
-// workflow IDs, subscription/<sub>) that the database shows with an open
+// workflow IDs in platform form, subscription/<sub>: NotifyRunning puts
+// them in the caller's account) that the database shows with an open
 // campaign (dunning stage not none) and not ended: where a change of the
 // customer's payment method is worth handing (routing.CustomerInput).
 // None when nothing is stored for the customer.
@@ -77,8 +83,10 @@ func (a *Activities) SubscriptionsInDunning(ctx context.Context, customerID stri
 
 // NotifyRunning hands an event to a running workflow (signal owner-event)
 // and starts none: a subscription whose run ended has no campaign to
-// retry. It reports whether the workflow was running.
+// retry. It reports whether the workflow was running. The workflow is
+// the one of this workflow's account (ownerInAccount).
 func (a *Activities) NotifyRunning(ctx context.Context, n billing.NotifyOwner) (bool, error) {
+	n.WorkflowID = ownerInAccount(ctx, n.WorkflowID)
 	if a.Temporal == nil {
 		return false, temporal.NewNonRetryableApplicationError("notify running: the worker has no Temporal client", "Misconfigured", nil)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/routing"
 )
 
 // LookupPaymentOwner answers which order or subscription invoice a charge
@@ -19,7 +20,10 @@ import (
 // invoice (an order run's refund of an invoice's charge), the payment is
 // not an order's: the invoice is looked up by its ID first and no order is
 // considered. WorkflowID is empty when the payment belongs to nothing
-// payflow sells, or nothing is known of it.
+// payflow sells, or nothing is known of it. The owner is named in platform
+// form (order/<pi>, subscription/<sub>), as the billing core keeps it;
+// NotifyOwner puts it in the asking workflow's account, and the Stripe
+// reads here act on that account (prepare).
 func (a *Activities) LookupPaymentOwner(ctx context.Context, q billing.LookupPaymentOwner) (billing.PaymentOwner, error) {
 	log := a.logger(ctx).With("dispute", q.DisputeID, "charge", q.ChargeID, "payment_intent", q.PaymentIntent, "invoice", q.InvoiceID)
 	what := "dispute " + q.DisputeID
@@ -44,8 +48,8 @@ func (a *Activities) LookupPaymentOwner(ctx context.Context, q billing.LookupPay
 		o, err := a.Store.FindOrderByPayment(ctx, q.ChargeID, q.PaymentIntent)
 		switch {
 		case err == nil:
-			log.Info("payment is an order", "owner", "order/"+o.ID)
-			return billing.PaymentOwner{WorkflowID: "order/" + o.ID, CustomerID: o.CustomerID}, nil
+			log.Info("payment is an order", "owner", routing.OrderID(o.ID))
+			return billing.PaymentOwner{WorkflowID: routing.OrderID(o.ID), CustomerID: o.CustomerID}, nil
 		case !errors.Is(err, payflow.ErrNotFound):
 			return billing.PaymentOwner{}, fmt.Errorf("look up the order of %s: %w", what, err)
 		}
@@ -79,7 +83,7 @@ func (a *Activities) LookupPaymentOwner(ctx context.Context, q billing.LookupPay
 	case ref.PaymentIntent != "":
 		// A one-off payment payflow has no row of (yet): its order workflow
 		// is keyed by the payment intent and seeds itself when it starts.
-		owner = billing.PaymentOwner{WorkflowID: "order/" + ref.PaymentIntent, CustomerID: ref.CustomerID}
+		owner = billing.PaymentOwner{WorkflowID: routing.OrderID(ref.PaymentIntent), CustomerID: ref.CustomerID}
 		log.Info("Stripe: payment is a one-off payment", "owner", owner.WorkflowID)
 	default:
 		log.Warn("Stripe: charge has neither an invoice nor a payment intent: no owner")
@@ -92,7 +96,7 @@ func (a *Activities) LookupPaymentOwner(ctx context.Context, q billing.LookupPay
 func invoiceOwner(invoiceID, subscriptionID, customerID string) billing.PaymentOwner {
 	o := billing.PaymentOwner{CustomerID: customerID, InvoiceID: invoiceID, SubscriptionID: subscriptionID}
 	if subscriptionID != "" {
-		o.WorkflowID = "subscription/" + subscriptionID
+		o.WorkflowID = routing.SubscriptionID(subscriptionID)
 	}
 	return o
 }

@@ -45,6 +45,14 @@ func (a *Activities) withPortalLink(ctx context.Context, req billing.SendEmail) 
 	if a.PortalLinks == nil || req.ToOperator || req.CustomerID == "" || !portalPurposes[req.Purpose] {
 		return req.Vars
 	}
+	if acct := AccountOf(ctx); acct != "" {
+		// A link names the customer only, and the receiver opens the
+		// session on the platform with the platform's portal
+		// configuration: a connected account's customer is unknown there.
+		// The hosted invoice link, the account's own, stays.
+		a.logger(ctx).Debug("no billing portal link in a connected account's email", "dedupe_key", req.DedupeKey, "account", acct)
+		return req.Vars
+	}
 	link, err := a.PortalLinks.URL(req.CustomerID, a.now())
 	if err != nil {
 		a.logger(ctx).Warn("email goes out without a billing portal link", "dedupe_key", req.DedupeKey, "error", err)
@@ -69,7 +77,7 @@ func (s *StripeAPI) CreatePortalSession(ctx context.Context, customerID, returnU
 	if configuration != "" {
 		p.Configuration = stripe.String(configuration)
 	}
-	p.Context = ctx
+	prepare(ctx, &p.Params, "")
 	sess, err := s.api.BillingPortalSessions.New(p)
 	if err != nil {
 		var se *stripe.Error

@@ -57,6 +57,10 @@ type ProvisioningEvent struct {
 	Reason           string     `json:"reason"`
 	// Sources is every source's access to the product, sorted by source.
 	Sources []ProvisioningSource `json:"sources"`
+	// Account is the Stripe connected account the customer belongs to
+	// (acct_…), absent for the platform's own customers: sources are
+	// named in platform form (subscription/<sub>) whatever the account.
+	Account string `json:"account_id,omitempty"`
 }
 
 // ProvisioningSource is one source's access to the product.
@@ -125,6 +129,7 @@ func SignProvisioning(secret string, t time.Time, body []byte) string {
 // refusal; anything else is retried by Temporal.
 func (p *Provisioner) Send(ctx context.Context, ch billing.SetAccess, eff billing.ProductAccess, version int64) error {
 	ev := provisioningEvent(sendEventID(ctx, ch), ch, eff, version)
+	ev.Account = AccountOf(ctx)
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err

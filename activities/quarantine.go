@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
-	"text/template"
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/billing"
@@ -48,13 +46,10 @@ func (a *Activities) StoreQuarantined(ctx context.Context, in routing.Quarantine
 }
 
 // PurposeOperatorQuarantined tells ALERT_EMAIL that an event was
-// quarantined (QuarantineAlert).
-//
-// Its words live here rather than in billing's texts, with the other
-// purposes, because they are about the receiver, not a billing rule: the
-// billing core never decides to quarantine. render sends every other
-// purpose to billing.Render.
-const PurposeOperatorQuarantined = "operator_quarantined_event"
+// quarantined (QuarantineAlert). Its words are the billing core's, with
+// every other email's (billing/emails/operator_quarantined_event.tmpl),
+// though the core never sends it: it is about the receiver.
+const PurposeOperatorQuarantined = billing.PurposeOperatorQuarantined
 
 // QuarantineAlert is the operator alert for a quarantined event: one per
 // event, its ledger key the event's quarantine workflow ID
@@ -67,41 +62,4 @@ func QuarantineAlert(in routing.QuarantineInput) billing.SendEmail {
 		"received_at": in.ReceivedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 	}
 	return billing.SendEmail{DedupeKey: routing.QuarantineID(in.EventID), Purpose: PurposeOperatorQuarantined, ToOperator: true, Vars: vars}
-}
-
-const (
-	quarantineSubject = "[payflow] Stripe event {{.event_id}} quarantined: {{.reason}}"
-	quarantineBody    = `payflow received Stripe event {{.event_id}} ({{.type}}, API version {{.api_version}}, livemode {{.livemode}}{{if .account}}, account {{.account}}{{end}}) at {{.received_at}} and could not interpret it: {{.reason}}{{if .detail}} ({{.detail}}){{end}}.
-
-It was acknowledged to Stripe, which will not send it again, and kept whole in payflow's quarantine table. Nothing was done with it: no order, subscription or dispute saw it.
-
-See it:     payflow quarantine show {{.event_id}}
-Once payflow can read it (an upgrade, a configuration change), hand it on:
-            payflow quarantine replay {{.event_id}}`
-)
-
-// render fills a purpose's subject and body: the quarantine alert here,
-// every other purpose with the billing core's words.
-func render(purpose string, vars map[string]string) (subject, body string, err error) {
-	if purpose != PurposeOperatorQuarantined {
-		return billing.Render(purpose, vars)
-	}
-	exec := func(name, text string) (string, error) {
-		t, err := template.New(name).Option("missingkey=zero").Parse(text)
-		if err != nil {
-			return "", err
-		}
-		var b strings.Builder
-		if err := t.Execute(&b, vars); err != nil {
-			return "", err
-		}
-		return strings.ReplaceAll(b.String(), "<no value>", ""), nil
-	}
-	if subject, err = exec(purpose+"-subject", quarantineSubject); err != nil {
-		return "", "", err
-	}
-	if body, err = exec(purpose+"-body", quarantineBody); err != nil {
-		return "", "", err
-	}
-	return subject, body, nil
 }

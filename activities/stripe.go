@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/routing"
 )
 
 // StripeAPI is the part of Stripe's API payflow calls, through stripe-go.
@@ -38,6 +39,31 @@ func NewStripeAPI(key, base string) *StripeAPI {
 	return &StripeAPI{api: api}
 }
 
+// prepare readies the params of one Stripe call, and every call goes
+// through it, so none misses the header: the context; Stripe-Account when
+// ctx works for a connected account (AccountOf: the account of the
+// activity's workflow), so the call acts on that account's objects, as
+// Stripe Connect requires; and the idempotency key of a POST ("" for none),
+// scoped to that account (inAccount; Stripe also keeps idempotency keys
+// per account).
+func prepare(ctx context.Context, p *stripe.Params, idempotencyKey string) {
+	p.Context = ctx
+	if acct := AccountOf(ctx); acct != "" {
+		p.SetStripeAccount(acct)
+	}
+	if idempotencyKey != "" {
+		p.IdempotencyKey = stripe.String(inAccount(ctx, idempotencyKey))
+	}
+}
+
+// prepareList is prepare for a list call.
+func prepareList(ctx context.Context, p *stripe.ListParams) {
+	p.Context = ctx
+	if acct := AccountOf(ctx); acct != "" {
+		p.SetStripeAccount(acct)
+	}
+}
+
 // classify turns a stripe-go error into a Temporal error: requests Stripe
 // refuses for good (4xx other than 429 and conflicts) are not retried.
 func classify(op string, err error) error {
@@ -54,7 +80,7 @@ func classify(op string, err error) error {
 // CustomerEmail reads a customer's email address.
 func (s *StripeAPI) CustomerEmail(ctx context.Context, customerID string) (string, error) {
 	p := &stripe.CustomerParams{}
-	p.Context = ctx
+	prepare(ctx, &p.Params, "")
 	c, err := s.api.Customers.Get(customerID, p)
 	if err != nil {
 		return "", classify("get customer "+customerID, err)
@@ -75,8 +101,7 @@ type PayResult struct {
 // answer instead of charging again. A decline is a result, not an error.
 func (s *StripeAPI) PayInvoice(ctx context.Context, invoiceID, idempotencyKey string) (PayResult, error) {
 	p := &stripe.InvoicePayParams{OffSession: stripe.Bool(true)}
-	p.Context = ctx
-	p.IdempotencyKey = stripe.String(idempotencyKey)
+	prepare(ctx, &p.Params, idempotencyKey)
 	inv, err := s.api.Invoices.Pay(invoiceID, p)
 	if err != nil {
 		var se *stripe.Error
@@ -92,7 +117,7 @@ func (s *StripeAPI) PayInvoice(ctx context.Context, invoiceID, idempotencyKey st
 		// the outcome this retry wanted, not a failure.
 		if errors.As(err, &se) && se.HTTPStatusCode == http.StatusBadRequest {
 			ip := &stripe.InvoiceParams{}
-			ip.Context = ctx
+			prepare(ctx, &ip.Params, "")
 			inv, gerr := s.api.Invoices.Get(invoiceID, ip)
 			if gerr == nil && (inv.Paid || inv.Status == stripe.InvoiceStatusPaid) {
 				return PayResult{Paid: true, Status: string(inv.Status)}, nil
@@ -122,7 +147,7 @@ type Billing struct {
 func (s *StripeAPI) Billing(ctx context.Context, subscriptionID, invoiceID string) (Billing, error) {
 	var b Billing
 	sp := &stripe.SubscriptionParams{}
-	sp.Context = ctx
+	prepare(ctx, &sp.Params, "")
 	sub, err := s.api.Subscriptions.Get(subscriptionID, sp)
 	if err != nil {
 		return b, classify("get subscription "+subscriptionID, err)
@@ -130,7 +155,7 @@ func (s *StripeAPI) Billing(ctx context.Context, subscriptionID, invoiceID strin
 	b.SubscriptionStatus = string(sub.Status)
 	if invoiceID != "" {
 		ip := &stripe.InvoiceParams{}
-		ip.Context = ctx
+		prepare(ctx, &ip.Params, "")
 		inv, err := s.api.Invoices.Get(invoiceID, ip)
 		if err != nil {
 			return b, classify("get invoice "+invoiceID, err)
@@ -144,8 +169,7 @@ func (s *StripeAPI) Billing(ctx context.Context, subscriptionID, invoiceID strin
 // CancelSubscription cancels at once; canceling twice is harmless.
 func (s *StripeAPI) CancelSubscription(ctx context.Context, subscriptionID, idempotencyKey string) error {
 	p := &stripe.SubscriptionCancelParams{}
-	p.Context = ctx
-	p.IdempotencyKey = stripe.String(idempotencyKey)
+	prepare(ctx, &p.Params, idempotencyKey)
 	_, err := s.api.Subscriptions.Cancel(subscriptionID, p)
 	var se *stripe.Error
 	if errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound {
@@ -158,9 +182,11 @@ func (s *StripeAPI) CancelSubscription(ctx context.Context, subscriptionID, idem
 }
 
 // ListEvents pages through Stripe's Events API (newest first) for reconcile.
+// Without Stripe-Account (reconcile's context names no account) Stripe
+// lists the platform's own events only, never a connected account's.
 func (s *StripeAPI) ListEvents(ctx context.Context, since time.Time, types []string, each func(raw []byte) error) error {
 	p := &stripe.EventListParams{}
-	p.Context = ctx
+	prepareList(ctx, &p.ListParams)
 	p.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: since.Unix()}
 	p.Limit = stripe.Int64(100)
 	// Stripe accepts at most 20 types; with more, list everything and let
@@ -208,7 +234,7 @@ func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent, inv
 	chargeFound := false
 	if chargeID != "" {
 		p := &stripe.ChargeParams{}
-		p.Context = ctx
+		prepare(ctx, &p.Params, "")
 		ch, err := s.api.Charges.Get(chargeID, p)
 		switch {
 		case missing(err):
@@ -229,7 +255,7 @@ func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent, inv
 	}
 	if !chargeFound && ref.PaymentIntent != "" {
 		p := &stripe.PaymentIntentParams{}
-		p.Context = ctx
+		prepare(ctx, &p.Params, "")
 		pi, err := s.api.PaymentIntents.Get(ref.PaymentIntent, p)
 		switch {
 		case missing(err):
@@ -248,7 +274,7 @@ func (s *StripeAPI) PaymentRef(ctx context.Context, chargeID, paymentIntent, inv
 	ref.InvoiceID = cmp.Or(ref.InvoiceID, invoiceID)
 	if ref.InvoiceID != "" {
 		p := &stripe.InvoiceParams{}
-		p.Context = ctx
+		prepare(ctx, &p.Params, "")
 		inv, err := s.api.Invoices.Get(ref.InvoiceID, p)
 		if err != nil && !missing(err) {
 			return ref, classify("get invoice "+ref.InvoiceID, err)
@@ -341,7 +367,7 @@ func (a *Activities) CancelSubscription(ctx context.Context, r billing.CancelSub
 	}
 	key := r.IdempotencyKey
 	if key == "" {
-		key = "subscription/" + r.SubscriptionID + "/cancel"
+		key = routing.SubscriptionID(r.SubscriptionID) + "/cancel" // scoped to the account by prepare
 	}
 	return a.Stripe.CancelSubscription(ctx, r.SubscriptionID, key)
 }

@@ -91,7 +91,7 @@ func ApplyDecline(s Subscription, r DeclineResult, now time.Time) (Subscription,
 // failed too (stripe mode).
 func (st *subStep) stripeReminder(c *Campaign) {
 	vars := st.campaignVars(c)
-	vars["next_retry"] = emailUnix(c.StripeNextAttempt)
+	setEmailTime(vars, "next_retry", unixTime(c.StripeNextAttempt))
 	st.email(fmt.Sprintf("%s/stripe-attempt-%d", c.InvoiceID, c.StripeAttempt), PurposeDunningReminder, vars)
 }
 
@@ -129,7 +129,7 @@ func (st *subStep) classify(c *Campaign) {
 	}
 	vars := st.campaignVars(c)
 	if !payflowRetries {
-		vars["next_retry"] = emailUnix(c.StripeNextAttempt)
+		setEmailTime(vars, "next_retry", unixTime(c.StripeNextAttempt))
 	}
 	st.email(c.InvoiceID+"/first-failure", PurposeDunningFirst, vars)
 	st.retime(c)

@@ -206,9 +206,13 @@ func (st *disputeStep) note(what string) { st.cmds = append(st.cmds, Note{What: 
 
 func (st *disputeStep) operatorEmail(step, purpose string) {
 	d := st.d
-	st.cmds = append(st.cmds, SendEmail{DedupeKey: "dispute/" + d.ID + "/" + step, Purpose: purpose, ToOperator: true,
-		Vars: map[string]string{"dispute_id": d.ID, "charge_id": d.ChargeID, "amount": FormatAmount(d.Amount, d.Currency),
-			"reason": d.Reason, "due_by": firstNonEmpty(formatUnix(d.EvidenceDueBy), "unknown"), "status": d.Status()}})
+	vars := map[string]string{"dispute_id": d.ID, "charge_id": d.ChargeID, "reason": d.Reason, "status": d.Status()}
+	setMoney(vars, "amount", "amount_minor", d.Amount, d.Currency)
+	setEmailUnix(vars, "due_by", d.EvidenceDueBy)
+	if vars["due_by"] == "" {
+		vars["due_by"] = "unknown"
+	}
+	st.cmds = append(st.cmds, SendEmail{DedupeKey: "dispute/" + d.ID + "/" + step, Purpose: purpose, ToOperator: true, Vars: vars})
 }
 
 // forward hands the event to the owner of the disputed payment, asking

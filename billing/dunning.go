@@ -162,13 +162,13 @@ func (st *subStep) endCampaign(invoiceID, why string) bool {
 	return true
 }
 
+// campaignVars are the facts of a dunning email (email.go lists the vars).
 func (st *subStep) campaignVars(c *Campaign) map[string]string {
 	inv, _ := st.s.Invoice(c.InvoiceID)
 	v := map[string]string{"invoice_id": c.InvoiceID, "hosted_url": inv.HostedURL,
-		"amount": FormatAmount(inv.AmountDue, inv.Currency), "reason": c.DeclineCode, "attempt": fmt.Sprint(c.Attempts)}
-	if c.NextRetryAt != nil {
-		v["next_retry"] = formatEmailDate(*c.NextRetryAt)
-	}
+		"reason": c.DeclineCode, "attempt": fmt.Sprint(c.Attempts)}
+	setMoney(v, "amount", "amount_minor", inv.AmountDue, inv.Currency)
+	setEmailTime(v, "next_retry", c.NextRetryAt)
 	return v
 }
 
@@ -182,8 +182,8 @@ func (st *subStep) campaignVars(c *Campaign) map[string]string {
 func (st *subStep) failed(id string, ev Event, action bool) {
 	s := st.s
 	inv, _ := s.Invoice(id)
-	vars := map[string]string{"invoice_id": id, "amount": FormatAmount(inv.AmountDue, inv.Currency),
-		"hosted_url": inv.HostedURL, "reason": firstNonEmpty(ev.DeclineCode, ev.FailureCode)}
+	vars := map[string]string{"invoice_id": id, "hosted_url": inv.HostedURL, "reason": firstNonEmpty(ev.DeclineCode, ev.FailureCode)}
+	setMoney(vars, "amount", "amount_minor", inv.AmountDue, inv.Currency)
 	switch {
 	case inv.BillingReason == "subscription_create" || s.Status == StatusIncomplete:
 		if action {

@@ -9,7 +9,7 @@ import (
 
 func TestEveryPurposeRenders(t *testing.T) {
 	ps := Purposes()
-	if !slices.IsSorted(ps) || len(ps) != 18 {
+	if !slices.IsSorted(ps) || len(ps) != 19 {
 		t.Fatalf("purposes %v", ps)
 	}
 	for _, p := range ps {
@@ -22,7 +22,7 @@ func TestEveryPurposeRenders(t *testing.T) {
 		t.Error("unknown purpose rendered")
 	}
 	s, b, _ := Render(PurposeInvoiceReceipt, map[string]string{"amount": "12.50 USD", "invoice_id": "in_up"})
-	if s != "Payment received: 12.50 USD" || !strings.Contains(b, "in_up") {
+	if s != "Your receipt: $12.50" || !strings.Contains(b, "in_up") {
 		t.Errorf("receipt %q %q", s, b)
 	}
 	_, b, _ = Render(PurposeSubscriptionIncomplete, map[string]string{"hosted_url": "https://x"})
@@ -77,9 +77,9 @@ func TestDescribe(t *testing.T) {
 }
 
 // Dunning emails show the billing portal link (portal_url, added by the
-// activity when configured) on a line of its own, beside the hosted
+// activity when configured) on a line of its own, after the hosted
 // invoice link, and say nothing of a portal without it; other emails never
-// show it.
+// show it. Both parts.
 func TestDunningEmailsShowPortalLink(t *testing.T) {
 	const portal = "https://pay.example.com/billing/portal/AQAAAABl4TOAY3VzX0E"
 	const hosted = "https://invoice.stripe.com/i/acct_1/test"
@@ -89,31 +89,35 @@ func TestDunningEmailsShowPortalLink(t *testing.T) {
 	}
 	for _, p := range Purposes() {
 		vars := map[string]string{"amount": "20.00 USD", "invoice_id": "in_1", "hosted_url": hosted}
-		_, without, err := Render(p, vars)
+		without, err := RenderEmail(p, vars, Brand{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(without, "portal") {
-			t.Errorf("%s without portal_url mentions a portal: %q", p, without)
+		if strings.Contains(without.Text, "portal") || strings.Contains(without.HTML, "portal") {
+			t.Errorf("%s without portal_url mentions a portal: %q", p, without.Text)
 		}
 		vars["portal_url"] = portal
-		_, with, _ := Render(p, vars)
+		with, _ := RenderEmail(p, vars, Brand{})
 		if !dunning[p] {
-			if with != without {
-				t.Errorf("%s (not a dunning email) changed with portal_url: %q", p, with)
+			if with.Text != without.Text || with.HTML != without.HTML {
+				t.Errorf("%s (not a dunning email) changed with portal_url: %q", p, with.Text)
 			}
 			continue
 		}
-		if !strings.Contains(with, "\n\nUpdate your payment method in the billing portal: "+portal) {
-			t.Errorf("%s: no portal line in %q", p, with)
+		line := "\n\nUpdate your payment method in the billing portal: " + portal + "\n"
+		if !strings.Contains(with.Text, line) || !strings.Contains(with.HTML, `href="`+portal+`"`) {
+			t.Errorf("%s: no portal line in %q", p, with.Text)
 		}
-		if !strings.Contains(with, hosted) || !strings.HasPrefix(with, without) {
-			t.Errorf("%s: the portal line is not added after the existing text (hosted link kept): %q", p, with)
+		if i, j := strings.Index(with.Text, hosted), strings.Index(with.Text, line); i < 0 || i > j {
+			t.Errorf("%s: the portal line does not follow the hosted invoice link: %q", p, with.Text)
+		}
+		if strings.ReplaceAll(with.Text, line, "\n") != without.Text {
+			t.Errorf("%s: the portal line changed more than itself:\n%s\n---\n%s", p, with.Text, without.Text)
 		}
 	}
 	// A final notice with nothing to pay (the invoice voided) offers neither link.
-	_, b, _ := Render(PurposeDunningFinal, map[string]string{"invoice_id": "in_1", "hosted_url": hosted, "portal_url": portal, "no_payment": "true"})
-	if strings.Contains(b, portal) || strings.Contains(b, hosted) {
-		t.Errorf("final notice without payment shows a link: %q", b)
+	m, _ := RenderEmail(PurposeDunningFinal, map[string]string{"invoice_id": "in_1", "hosted_url": hosted, "portal_url": portal, "no_payment": "true"}, Brand{})
+	if strings.Contains(m.Text+m.HTML, portal) || strings.Contains(m.Text+m.HTML, hosted) {
+		t.Errorf("final notice without payment shows a link: %q", m.Text)
 	}
 }

@@ -23,6 +23,7 @@ type Event struct {
 
 	CustomerID     string `json:"customer_id,omitempty"`
 	Email          string `json:"email,omitempty"`
+	CustomerName   string `json:"customer_name,omitempty"` // for emails (payflow.Event's)
 	PaymentIntent  string `json:"payment_intent,omitempty"`
 	CheckoutID     string `json:"checkout_session,omitempty"`
 	InvoiceID      string `json:"invoice,omitempty"`
@@ -37,6 +38,7 @@ type Event struct {
 	AmountPaid     int64  `json:"amount_paid,omitempty"`
 	AmountRefunded int64  `json:"amount_refunded,omitempty"` // charge: cumulative
 	Refunded       bool   `json:"refunded,omitempty"`        // charge: fully refunded
+	ReceiptURL     string `json:"receipt_url,omitempty"`     // charge: its receipt page
 	Currency       string `json:"currency,omitempty"`
 	Status         string `json:"status,omitempty"` // the object's own status
 	PaymentStatus  string `json:"payment_status,omitempty"`
@@ -48,6 +50,7 @@ type Event struct {
 
 	// Invoices.
 	HostedInvoiceURL   string `json:"hosted_invoice_url,omitempty"`
+	InvoicePDF         string `json:"invoice_pdf,omitempty"`
 	AttemptCount       int64  `json:"attempt_count,omitempty"`
 	BillingReason      string `json:"billing_reason,omitempty"`
 	CollectionMethod   string `json:"collection_method,omitempty"`
@@ -130,12 +133,13 @@ func productRank(from string) int {
 func FromPayflow(e payflow.Event) Event {
 	out := Event{
 		ID: e.ID, Type: e.Type, Created: e.Created, APIVersion: e.APIVersion, InvoiceLinkUnknown: e.InvoiceLinkUnknown,
-		CustomerID: e.CustomerID, Email: e.Email, PaymentIntent: e.PaymentIntent, CheckoutID: e.CheckoutID,
+		CustomerID: e.CustomerID, Email: e.Email, CustomerName: e.CustomerName, PaymentIntent: e.PaymentIntent, CheckoutID: e.CheckoutID,
 		InvoiceID: e.InvoiceID, SubscriptionID: e.SubscriptionID, ChargeID: e.ChargeID, DisputeID: e.DisputeID,
 		Amount: e.Amount, AmountRefunded: e.AmountRefunded, Refunded: e.Refunded, Currency: e.Currency,
 		Status: e.Status, PaymentStatus: e.PaymentStatus, Mode: e.Mode,
 		DeclineCode: e.DeclineCode, FailureCode: e.FailureCode, FailureMessage: e.FailureMessage,
-		HostedInvoiceURL: e.HostedInvoiceURL, AttemptCount: e.AttemptCount, BillingReason: e.BillingReason,
+		HostedInvoiceURL: e.HostedInvoiceURL, InvoicePDF: e.InvoicePDF, ReceiptURL: e.ReceiptURL,
+		AttemptCount: e.AttemptCount, BillingReason: e.BillingReason,
 		CollectionMethod:  e.CollectionMethod,
 		CancelAtPeriodEnd: e.CancelAtPeriodEnd, TrialEnd: e.TrialEnd,
 		DisputeReason: e.DisputeReason, EvidenceDueBy: e.EvidenceDueBy,

@@ -29,6 +29,7 @@ type Invoice struct {
 	BillingReason    string      `json:"billing_reason,omitempty"`
 	CollectionMethod string      `json:"collection_method,omitempty"`
 	HostedURL        string      `json:"hosted_invoice_url,omitempty"`
+	InvoicePDF       string      `json:"invoice_pdf,omitempty"`
 	PeriodEnd        int64       `json:"period_end,omitempty"`
 	ChargeID         string      `json:"charge,omitempty"`
 	StripeCreated    int64       `json:"stripe_created"` // newest event applied to it
@@ -134,6 +135,7 @@ func (st *subStep) invoiceEvent(ev Event) {
 		inv.BillingReason = firstNonEmpty(ev.BillingReason, inv.BillingReason)
 		inv.CollectionMethod = firstNonEmpty(ev.CollectionMethod, inv.CollectionMethod)
 		inv.HostedURL = firstNonEmpty(ev.HostedInvoiceURL, inv.HostedURL)
+		inv.InvoicePDF = firstNonEmpty(ev.InvoicePDF, inv.InvoicePDF)
 		inv.PeriodEnd = cmp.Or(ev.PeriodEnd, inv.PeriodEnd)
 		inv.StripeCreated = ev.Created
 	}
@@ -174,8 +176,9 @@ func (st *subStep) invoiceEvent(ev Event) {
 func (st *subStep) invoicePaid(id string) {
 	s := st.s
 	inv, _ := s.Invoice(id)
-	vars := map[string]string{"invoice_id": id, "amount": FormatAmount(inv.AmountPaid, inv.Currency),
-		"period_end": formatUnix(inv.PeriodEnd)}
+	vars := map[string]string{"invoice_id": id, "hosted_url": inv.HostedURL, "invoice_pdf": inv.InvoicePDF}
+	setMoney(vars, "amount", "amount_minor", inv.AmountPaid, inv.Currency)
+	setEmailUnix(vars, "period_end", inv.PeriodEnd)
 	if c := s.campaign(id); c != nil {
 		st.resumeAfterPayment(*c)
 		st.endCampaign(id, "invoice paid")
@@ -221,7 +224,10 @@ func (st *subStep) invoiceRefund(ev Event) {
 		Currency: cur, Full: full, EventID: ev.ID, StripeCreated: ev.Created})
 	st.note("invoice %s refunded %s (full: %v); access follows the subscription", id, FormatAmount(refunded, cur), full)
 	if full && !before.FullyRefunded {
-		st.email("invoice/"+id+"/refund", PurposeInvoiceRefund, map[string]string{"invoice_id": id, "refunded": FormatAmount(refunded, cur)})
+		vars := map[string]string{"invoice_id": id, "hosted_url": inv.HostedURL, "invoice_pdf": inv.InvoicePDF,
+			"receipt_url": ev.ReceiptURL}
+		setMoney(vars, "refunded", "refunded_minor", refunded, cur)
+		st.email("invoice/"+id+"/refund", PurposeInvoiceRefund, vars)
 	}
 }
 

@@ -26,9 +26,14 @@ const (
 // Order is one one-off purchase, keyed by its payment intent (or its
 // Checkout Session when no payment was required).
 type Order struct {
-	ID            string `json:"id"`
-	CustomerID    string `json:"customer_id,omitempty"`
-	Email         string `json:"email,omitempty"`
+	ID         string `json:"id"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Email      string `json:"email,omitempty"`
+	// CustomerName (checkout customer_details.name, charge
+	// billing_details.name, payment intent shipping.name) and ReceiptURL
+	// (the charge's receipt page) are for the emails only.
+	CustomerName  string `json:"customer_name,omitempty"`
+	ReceiptURL    string `json:"receipt_url,omitempty"`
 	PaymentIntent string `json:"payment_intent,omitempty"`
 	CheckoutID    string `json:"checkout_session,omitempty"`
 	ChargeID      string `json:"charge,omitempty"`
@@ -226,6 +231,8 @@ func paymentEvent(ev Event) bool {
 func (o *Order) absorb(ev Event) {
 	o.CustomerID = firstNonEmpty(o.CustomerID, ev.CustomerID)
 	o.Email = firstNonEmpty(o.Email, ev.Email)
+	o.CustomerName = firstNonEmpty(o.CustomerName, ev.CustomerName)
+	o.ReceiptURL = firstNonEmpty(ev.ReceiptURL, o.ReceiptURL)
 	o.PaymentIntent = firstNonEmpty(o.PaymentIntent, ev.PaymentIntent)
 	o.CheckoutID = firstNonEmpty(o.CheckoutID, ev.CheckoutID)
 	o.ChargeID = firstNonEmpty(o.ChargeID, ev.ChargeID)
@@ -291,10 +298,16 @@ func (o Order) wantAccess() string {
 }
 
 func (o Order) email(step, purpose string) SendEmail {
-	return SendEmail{DedupeKey: o.Source() + "/" + step, Purpose: purpose, To: o.Email, CustomerID: o.CustomerID,
-		Vars: map[string]string{"order_id": o.ID, "amount": FormatAmount(o.Amount, o.Currency),
-			"product": strings.Join(o.ProductsBought(), ", "), "reason": o.FailureReason,
-			"refunded": FormatAmount(o.AmountRefunded, o.Currency)}}
+	vars := map[string]string{"order_id": o.ID, "product": strings.Join(o.ProductsBought(), ", "), "reason": o.FailureReason}
+	setMoney(vars, "amount", "amount_minor", o.Amount, o.Currency)
+	setMoney(vars, "refunded", "refunded_minor", o.AmountRefunded, o.Currency)
+	if o.CustomerName != "" {
+		vars["customer_name"] = o.CustomerName
+	}
+	if o.ReceiptURL != "" {
+		vars["receipt_url"] = o.ReceiptURL
+	}
+	return SendEmail{DedupeKey: o.Source() + "/" + step, Purpose: purpose, To: o.Email, CustomerID: o.CustomerID, Vars: vars}
 }
 
 type orderRecord struct {

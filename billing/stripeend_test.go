@@ -139,7 +139,7 @@ func TestFirstFailureSaysWhenStripeRetries(t *testing.T) {
 		next int64
 		want string
 	}{
-		{"Stripe gives a date", unix(33*day + 90*time.Minute), "We will try again on 2024-04-03 13:30 UTC."},
+		{"Stripe gives a date", unix(33*day + 90*time.Minute), "We will try again on 3 April 2024, 13:30 UTC."},
 		{"Stripe gives none", 0, "No further automatic attempt is scheduled."},
 	}
 	for _, tc := range cases {
@@ -180,7 +180,7 @@ func TestPayflowFirstFailureDateInUTC(t *testing.T) {
 	r.apply(failedInv("evt_f1", "in_1", 30*day, 2000, "subscription_cycle", "insufficient_funds"))
 	m := of[SendEmail](r.last)
 	_, body, _ := Render(m[0].Purpose, m[0].Vars)
-	if !strings.Contains(body, "We will try again on 2024-04-03 12:00 UTC.") {
+	if !strings.Contains(body, "We will try again on 3 April 2024, 12:00 UTC.") {
 		t.Errorf("body %q", body)
 	}
 }

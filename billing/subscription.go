@@ -33,9 +33,12 @@ const (
 // Subscription is one subscription's whole state, small enough to hand
 // whole to continue-as-new.
 type Subscription struct {
-	ID                 string `json:"id"`
-	CustomerID         string `json:"customer_id,omitempty"`
-	Email              string `json:"email,omitempty"`
+	ID         string `json:"id"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Email      string `json:"email,omitempty"`
+	// CustomerName is the name Stripe last sent with an invoice or charge
+	// (customer_name, billing_details.name), for the greeting of emails.
+	CustomerName       string `json:"customer_name,omitempty"`
 	Status             string `json:"status,omitempty"` // Stripe's; empty until the first snapshot
 	Items              []Item `json:"items,omitempty"`
 	CollectionMethod   string `json:"collection_method,omitempty"`
@@ -125,6 +128,9 @@ func ApplySubscription(s Subscription, ev Event, p Policy, now time.Time) (Subsc
 	if ev.Email != "" {
 		s.Email = ev.Email
 	}
+	if ev.CustomerName != "" {
+		s.CustomerName = ev.CustomerName
+	}
 	switch {
 	case strings.HasPrefix(ev.Type, "customer.subscription."):
 		st.snapshot(ev)
@@ -180,7 +186,9 @@ func (st *subStep) snapshot(ev Event) {
 		}
 	}
 	if ev.Type == "customer.subscription.trial_will_end" && ev.TrialEnd > 0 && !s.Terminal() {
-		st.email(fmt.Sprintf("trial-%d", ev.TrialEnd), PurposeTrialEnding, map[string]string{"trial_end": formatUnix(ev.TrialEnd)})
+		vars := map[string]string{}
+		setEmailUnix(vars, "trial_end", ev.TrialEnd)
+		st.email(fmt.Sprintf("trial-%d", ev.TrialEnd), PurposeTrialEnding, vars)
 	}
 }
 
@@ -257,6 +265,9 @@ func (st *subStep) email(step, purpose string, vars map[string]string) {
 		vars = map[string]string{}
 	}
 	vars["subscription_id"] = st.s.ID
+	if st.s.CustomerName != "" {
+		vars["customer_name"] = st.s.CustomerName
+	}
 	st.emit(SendEmail{DedupeKey: st.s.Source() + "/" + step, Purpose: purpose, To: st.s.Email,
 		CustomerID: st.s.CustomerID, Vars: vars})
 }

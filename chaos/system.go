@@ -25,6 +25,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	_ "modernc.org/sqlite" // SQLite: the write lock and the checks
 
+	"github.com/payflow/payflow/codec"
 	"github.com/payflow/payflow/fakes/sendgridapi"
 )
 
@@ -127,8 +128,14 @@ func startSystem(ctx context.Context, cfg Config, sc Scenario, dir string, logf 
 		return s, fmt.Errorf("connect to Temporal: %w", err)
 	}
 
+	// Payloads encrypted as in production (serve and worker refuse to
+	// start without a key); the checks read no payloads.
+	payloadKey, err := codec.GenerateKey("chaos")
+	if err != nil {
+		return s, err
+	}
 	env := localrun.CleanEnv(
-		"STRIPE_WEBHOOK_SECRET="+s.secret,
+		"STRIPE_WEBHOOK_SECRET="+s.secret, "PAYFLOW_PAYLOAD_KEYS="+payloadKey.Export(),
 		"SENDGRID_API_KEY="+sendgridKey, "SENDGRID_API_BASE="+sgURL, "EMAIL_FROM="+emailFrom,
 		"DATABASE_URL="+s.dbURL,
 		"TEMPORAL_ADDRESS="+s.temporalAddr, "TEMPORAL_NAMESPACE="+namespace,

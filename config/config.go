@@ -10,12 +10,15 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/codec"
 	"github.com/payflow/payflow/internal/portallink"
+	"github.com/payflow/payflow/internal/tracelog"
 	"github.com/payflow/payflow/webhook"
 )
 
@@ -32,9 +35,14 @@ var Vars = []Var{
 	{"STRIPE_WEBHOOK_SECRET", "(dev: generated)", "Webhook signing secret(s) `whsec_…`, comma-separated while rotating", true},
 	{"STRIPE_API_KEY", "", "Stripe secret key for customer look-ups, dunning retries, cancellation, reconcile", true},
 	{"STRIPE_API_BASE", "https://api.stripe.com", "Override Stripe's API URL (e.g. a local fake)", false},
+	{"STRIPE_LIVEMODE", "(from STRIPE_API_KEY)", "Which events are processed: live, test or any; unset: live for sk_live_/rk_live_ keys, test for sk_test_/rk_test_, any without a key. Others are quarantined (livemode_mismatch)", false},
+	{"STRIPE_ACCOUNTS", "", "Connected accounts whose events are processed: unset: the platform's own only; *: every connected account; or acct_… IDs, comma-separated. Others are quarantined (account_not_accepted)", false},
 	{"SENDGRID_API_KEY", "", "SendGrid key; unset: emails stay in the local outbox table", true},
 	{"SENDGRID_API_BASE", "https://api.sendgrid.com", "Override SendGrid's API URL", false},
 	{"EMAIL_FROM", "payflow@example.com", "Sender address", false},
+	{"EMAIL_BRAND_NAME", "", "Merchant name in customer emails: sender name, sign-off, footer", false},
+	{"EMAIL_REPLY_TO", "", "Support address customer emails reply to and name", false},
+	{"SENDGRID_TEMPLATES", "", "SendGrid dynamic templates per email purpose: purpose=d-…, comma-separated; those purposes are sent as template_id + dynamic_template_data", false},
 	{"ALERT_EMAIL", "", "Operator address for dispute alerts and side effects refused for good", false},
 	{"PAYFLOW_PUBLIC_URL", "", "Public base URL of the receiver (https://pay.example.com); with PAYFLOW_LINK_SECRET and STRIPE_BILLING_PORTAL_RETURN_URL, dunning emails link to the billing portal through it", false},
 	{"PAYFLOW_LINK_SECRET", "", "HMAC-SHA256 key (at least 32 bytes) signing those billing portal links", true},
@@ -45,6 +53,11 @@ var Vars = []Var{
 	{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port (with TEMPORAL_TLS_*, TEMPORAL_API_KEY for Cloud)", false},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace", false},
 	{"TEMPORAL_TASK_QUEUE", "payflow", "Task queue of the worker", false},
+	{"PAYFLOW_PAYLOAD_KEYS", "(dev: generated)", "Payload encryption keys `id:base64key` (32 bytes, AES-256-GCM), comma-separated, newest first: the first encrypts, every one decrypts. serve, worker, reconcile and quarantine replay refuse to start without it", true},
+	{"PAYFLOW_PAYLOAD_ENCRYPTION", "on", "on; off runs without payload encryption on purpose (listed keys still decrypt)", false},
+	{"PAYFLOW_CODEC_ADDR", "127.0.0.1:8234", "Listen address of payflow codec-server (the Web UI's and CLI's codec endpoint)", false},
+	{"PAYFLOW_CODEC_CORS_ORIGIN", "(dev: the dev UI)", "Web UI origin(s) allowed to call the codec endpoints, comma-separated, e.g. https://cloud.temporal.io", false},
+	{"PAYFLOW_CODEC_AUTH_TOKEN", "", "Token the codec endpoints require as Authorization: Bearer <token> (at least 16 characters)", true},
 	{"PAYFLOW_ADDR", ":4242", "Receiver listen address", false},
 	{"PAYFLOW_METRICS_ADDR", ":9464", "Operations listener of each process (serve, worker, dev): /metrics, /healthz, /readyz; /metrics is never on PAYFLOW_ADDR", false},
 	{"WEBHOOK_TOLERANCE", "300s", "Signature timestamp tolerance (past); the future is allowed 30s of clock skew", false},
@@ -59,20 +72,35 @@ var Vars = []Var{
 	{"DUNNING_FINAL_ACTION", "cancel", "After the last retry: cancel, unpaid or none", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 	{"LOG_FORMAT", "json (dev: text)", "json or text", false},
+	// OpenTelemetry traces (tracing.go); the exporter and the SDK read the
+	// other standard OTEL_* variables themselves.
+	{"OTEL_TRACES_EXPORTER", "(otlp when an endpoint is set)", "otlp: export traces over OTLP; none: no traces. Unset: traces are on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, off otherwise", false},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP collector base URL: http://otel-collector:4318 (http/protobuf; spans go to /v1/traces under it) or http://otel-collector:4317 (grpc); https:// for TLS. Setting it turns traces on", false},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "Full URL for traces only (http/protobuf: used as is, /v1/traces included); wins over OTEL_EXPORTER_OTLP_ENDPOINT. Setting it turns traces on", false},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "grpc or http/protobuf", false},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "The protocol for traces only; wins over OTEL_EXPORTER_OTLP_PROTOCOL", false},
+	{"OTEL_EXPORTER_OTLP_HEADERS", "", "Headers sent with every export, key=value comma-separated (a collector's or vendor's API key)", true},
+	{"OTEL_SERVICE_NAME", "payflow", "service.name of every span", false},
+	{"OTEL_RESOURCE_ATTRIBUTES", "", "More resource attributes, key=value comma-separated, e.g. deployment.environment.name=production", false},
+	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio", false},
+	{"OTEL_TRACES_SAMPLER_ARG", "", "Ratio from 0 to 1 of the traceidratio samplers", false},
+	{"OTEL_SDK_DISABLED", "false", "true: no traces, whatever else is set", false},
 }
 
 // Config is the effective configuration.
 type Config struct {
-	WebhookSecrets     []string
-	WebhookTolerance   time.Duration
-	WebhookMaxBody     int
-	WebhookMaxConns    int
-	StripeAPIKey       string
-	StripeAPIBase      string
-	SendGridAPIKey     string
-	SendGridAPIBase    string
-	EmailFrom          string
-	AlertEmail         string
+	WebhookSecrets   []string
+	WebhookTolerance time.Duration
+	WebhookMaxBody   int
+	WebhookMaxConns  int
+	StripeAPIKey     string
+	StripeAPIBase    string
+	SendGridAPIKey   string
+	SendGridAPIBase  string
+	EmailFrom        string
+	AlertEmail       string
+	// Email: brand, reply-to and SendGrid templates (email.go).
+	Email              Email
 	DatabaseURL        string
 	TemporalAddress    string
 	TemporalNamespace  string
@@ -93,6 +121,27 @@ type Config struct {
 	Dunning   billing.Policy
 	LogLevel  slog.Level
 	LogFormat string
+	// Payload encryption (payload.go): the keys, newest first, and
+	// whether payloads are encrypted (PAYFLOW_PAYLOAD_ENCRYPTION); the codec
+	// endpoints' listen address, allowed Web UI origins and bearer token.
+	PayloadKeys       *codec.Keyring
+	PayloadEncryption bool
+	CodecAddr         string
+	CodecCORSOrigins  []string
+	CodecAuthToken    string
+	// Stripe Connect and modes: which events the receiver processes
+	// (Acceptance). Livemode is webhook.LivemodeLive, LivemodeTest or
+	// LivemodeAny; AllAccounts is STRIPE_ACCOUNTS=*, Accounts the listed
+	// connected accounts.
+	Livemode    string
+	AllAccounts bool
+	Accounts    []string
+	// Tracing: OpenTelemetry traces (OTEL_*, tracing.go).
+	Tracing Tracing
+	// Temporal is the resolved Temporal connection (ResolveTemporal,
+	// temporal.go) when the caller resolved it; Print shows it. Load
+	// leaves it nil: it reads no file.
+	Temporal *TemporalConnection
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -133,6 +182,10 @@ func Load(getenv func(string) string) (Config, error) {
 		ProvisioningSecret: get("PROVISIONING_WEBHOOK_SECRET", ""),
 		LogFormat:          get("LOG_FORMAT", ""),
 	}
+	errs = append(errs, c.loadConnect(get)...)
+	errs = append(errs, c.Email.load(get)...)
+	errs = append(errs, c.loadPayload(getenv, get)...)
+	errs = append(errs, c.loadTracing(get)...)
 	// PAYFLOW_LINK_SECRET is taken as given (not trimmed): it is a key.
 	c.PublicURL = strings.TrimRight(get("PAYFLOW_PUBLIC_URL", ""), "/")
 	c.LinkSecret = getenv("PAYFLOW_LINK_SECRET")
@@ -195,6 +248,96 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("LOG_FORMAT", "want json or text, got %q", c.LogFormat)
 	}
 	return c, errors.Join(errs...)
+}
+
+// keyMode is the mode of a Stripe secret or restricted key by its prefix
+// (sk_live_, rk_live_ → live; sk_test_, rk_test_ → test), "" when it names
+// none.
+func keyMode(key string) string {
+	switch {
+	case strings.HasPrefix(key, "sk_live_"), strings.HasPrefix(key, "rk_live_"):
+		return webhook.LivemodeLive
+	case strings.HasPrefix(key, "sk_test_"), strings.HasPrefix(key, "rk_test_"):
+		return webhook.LivemodeTest
+	}
+	return ""
+}
+
+// loadConnect reads STRIPE_LIVEMODE and STRIPE_ACCOUNTS (after
+// STRIPE_API_KEY). Unset, the mode is the key's; without a key (dev) any
+// mode is accepted. A key of one mode with STRIPE_LIVEMODE of the other is
+// an error: every API call would act on the other mode's objects.
+func (c *Config) loadConnect(get func(name, def string) string) []error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	km := keyMode(c.StripeAPIKey)
+	c.Livemode = strings.ToLower(get("STRIPE_LIVEMODE", ""))
+	switch c.Livemode {
+	case "":
+		c.Livemode = km
+		if c.Livemode == "" {
+			c.Livemode = webhook.LivemodeAny
+		}
+	case webhook.LivemodeLive, webhook.LivemodeTest:
+		if km != "" && km != c.Livemode {
+			bad("STRIPE_LIVEMODE", "%s, but STRIPE_API_KEY is a %s-mode key (%s): use a %s key, or STRIPE_LIVEMODE=%s",
+				c.Livemode, km, mask(c.StripeAPIKey), c.Livemode, km)
+		}
+	case webhook.LivemodeAny:
+	default:
+		bad("STRIPE_LIVEMODE", "want live, test or any, got %q", c.Livemode)
+	}
+	raw := get("STRIPE_ACCOUNTS", "")
+	if raw == "*" {
+		c.AllAccounts = true
+		return errs
+	}
+	for _, a := range strings.Split(raw, ",") {
+		a = strings.TrimSpace(a)
+		switch {
+		case a == "":
+		case a == "*":
+			bad("STRIPE_ACCOUNTS", "* (every connected account) stands alone, not in a list")
+		case !validAccount(a):
+			bad("STRIPE_ACCOUNTS", "want connected account IDs acct_… (letters and digits), comma-separated, or *; got %q", a)
+		case !slices.Contains(c.Accounts, a):
+			c.Accounts = append(c.Accounts, a)
+		}
+	}
+	return errs
+}
+
+// validAccount: acct_ and letters or digits, as Stripe's account IDs are.
+func validAccount(a string) bool {
+	rest, ok := strings.CutPrefix(a, "acct_")
+	if !ok || rest == "" || len(a) > webhook.MaxIDLen {
+		return false
+	}
+	for _, r := range rest {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Acceptance is which events the receiver (and reconcile, and a quarantine
+// replay) processes; any other is quarantined.
+func (c Config) Acceptance() webhook.Acceptance {
+	return webhook.Acceptance{Livemode: c.Livemode, AllAccounts: c.AllAccounts, Accounts: slices.Clone(c.Accounts)}
+}
+
+// accountsString is STRIPE_ACCOUNTS as `payflow config` prints it.
+func (c Config) accountsString() string {
+	switch {
+	case c.AllAccounts:
+		return "* (every connected account, and the platform)"
+	case len(c.Accounts) == 0:
+		return "(the platform's own events only)"
+	}
+	return strings.Join(c.Accounts, ",")
 }
 
 // PortalLinks reports whether dunning emails carry billing portal links
@@ -312,9 +455,14 @@ func (c Config) Print(w io.Writer) {
 		{"STRIPE_WEBHOOK_SECRET", strings.Join(secrets, ",")},
 		{"STRIPE_API_KEY", mask(c.StripeAPIKey)},
 		{"STRIPE_API_BASE", c.StripeAPIBase},
+		{"STRIPE_LIVEMODE", c.Livemode},
+		{"STRIPE_ACCOUNTS", c.accountsString()},
 		{"SENDGRID_API_KEY", mask(c.SendGridAPIKey)},
 		{"SENDGRID_API_BASE", c.SendGridAPIBase},
 		{"EMAIL_FROM", c.EmailFrom},
+		{"EMAIL_BRAND_NAME", c.Email.BrandName},
+		{"EMAIL_REPLY_TO", c.Email.ReplyTo},
+		{"SENDGRID_TEMPLATES", FormatTemplates(c.Email.Templates)},
 		{"ALERT_EMAIL", c.AlertEmail},
 		{"PAYFLOW_PUBLIC_URL", c.PublicURL},
 		{"PAYFLOW_LINK_SECRET", isSet(c.LinkSecret)},
@@ -322,9 +470,14 @@ func (c Config) Print(w io.Writer) {
 		{"STRIPE_BILLING_PORTAL_CONFIGURATION", c.PortalConfiguration},
 		{"PAYFLOW_PORTAL_LINK_TTL", c.PortalLinkTTL.String()},
 		{"DATABASE_URL", maskURL(c.DatabaseURL)},
-		{"TEMPORAL_ADDRESS", c.TemporalAddress},
-		{"TEMPORAL_NAMESPACE", c.TemporalNamespace},
+		{"TEMPORAL_ADDRESS", c.temporalAddress()},
+		{"TEMPORAL_NAMESPACE", c.temporalNamespace()},
 		{"TEMPORAL_TASK_QUEUE", c.TaskQueue},
+		{"PAYFLOW_PAYLOAD_KEYS", c.payloadKeysString()},
+		{"PAYFLOW_PAYLOAD_ENCRYPTION", onOff(c.PayloadEncryption)},
+		{"PAYFLOW_CODEC_ADDR", c.CodecAddr},
+		{"PAYFLOW_CODEC_CORS_ORIGIN", strings.Join(c.CodecCORSOrigins, ",")},
+		{"PAYFLOW_CODEC_AUTH_TOKEN", isSet(c.CodecAuthToken)},
 		{"PAYFLOW_ADDR", c.Addr},
 		{"PAYFLOW_METRICS_ADDR", c.MetricsAddr},
 		{"WEBHOOK_TOLERANCE", c.WebhookTolerance.String()},
@@ -340,9 +493,14 @@ func (c Config) Print(w io.Writer) {
 		{"LOG_LEVEL", c.LogLevel.String()},
 		{"LOG_FORMAT", c.LogFormat},
 	}
+	rows = append(rows, c.Tracing.rows()...)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-28s %s\n", r[0], r[1])
 	}
+	if c.Temporal != nil {
+		c.Temporal.PrintTemporal(w)
+	}
+	fmt.Fprintf(w, "\nTraces: %s\n", c.Tracing.Summary())
 	PrintDunning(w, c.Dunning)
 }
 
@@ -393,8 +551,10 @@ func (c Config) Logger(w io.Writer, defaultFormat string) *slog.Logger {
 		format = defaultFormat
 	}
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	// tracelog: a line logged with the context of a span (a webhook
+	// request, an activity) carries trace_id and span_id.
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(tracelog.Handler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(tracelog.Handler(slog.NewJSONHandler(w, opts)))
 }

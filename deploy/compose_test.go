@@ -71,6 +71,7 @@ var hostValues = map[string]string{
 	"PROVISIONING_WEBHOOK_SECRET": "provisioning_test",
 	"ALERT_EMAIL":                 "ops@example.com",
 	"POSTGRES_PASSWORD":           "local-test-password",
+	"PAYFLOW_PAYLOAD_KEYS":        "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	// Billing portal links on: serve and worker must accept them together.
 	"PAYFLOW_PUBLIC_URL":               "https://pay.example.com",
 	"PAYFLOW_LINK_SECRET":              "link_test_0123456789abcdef0123456789abcdef",

@@ -15,6 +15,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
 
 	"github.com/payflow/payflow/fixtures"
 	"github.com/payflow/payflow/routing"
@@ -61,7 +62,7 @@ func launchDev(dir string, tport, uiport, port int) (*devProcess, error) {
 	p := &devProcess{out: &syncBuffer{}, url: fmt.Sprintf("http://127.0.0.1:%d", port), temporal: fmt.Sprintf("127.0.0.1:%d", tport)}
 	p.cmd = exec.Command(sys.bin, "dev", "-dir", dir, "-temporal", temporalBin(), "-temporal-port", fmt.Sprint(tport),
 		"-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", port))
-	p.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=")
+	p.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=", "PAYFLOW_PAYLOAD_KEYS=")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
@@ -159,6 +160,26 @@ func TestDevRestartKeepsWorkflows(t *testing.T) {
 	if ok, state := completed(); !ok {
 		t.Fatalf("after a restart the workflow is %s", state)
 	}
+	// The payload key is kept too: the restarted worker reads what the
+	// first run encrypted (a query replays the order's whole history).
+	keys, err := os.ReadFile(filepath.Join(dir, "payload_keys"))
+	if err != nil {
+		t.Fatalf("dev kept no payload key: %v", err)
+	}
+	interceptors, err := codecInterceptors(strings.TrimSpace(string(keys)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := client.Dial(client.Options{HostPort: p.temporal,
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(interceptors...)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	var order map[string]any
+	if v, err := kc.QueryWorkflow(context.Background(), routing.OrderID("pi_restart"), "", routing.QueryState); err != nil || v.Get(&order) != nil || order == nil {
+		t.Fatalf("state of the first run's order after a restart: %v %v", err, order)
+	}
 	// The same secret signs for the restarted receiver.
 	ev, _ := fixtures.Build("payment_intent.succeeded", fixtures.Options{PaymentIntentID: "pi_restart2"})
 	req, _ := http.NewRequest(http.MethodPost, p.url+"/webhooks/stripe", strings.NewReader(string(ev)))
@@ -182,7 +203,7 @@ func startDevRun(t *testing.T, temporal string, tport, uiport int) *devRun {
 	r := &devRun{out: &syncBuffer{}, done: make(chan error, 1)}
 	r.cmd = exec.Command(sys.bin, "dev", "-dir", t.TempDir(), "-temporal", temporal, "-temporal-port", fmt.Sprint(tport),
 		"-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", freePort()))
-	r.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=")
+	r.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=", "PAYFLOW_PAYLOAD_KEYS=")
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)

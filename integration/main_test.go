@@ -25,6 +25,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/fakes/sendgridapi"
@@ -57,6 +58,13 @@ type env struct {
 	db          *store.DB
 	cmd         *exec.Cmd
 	output      *syncBuffer
+	// Payload encryption: the key payflow dev generated (PAYFLOW_PAYLOAD_KEYS
+	// form), its codec endpoint and its Web UI. sys.temporal decrypts at the
+	// gRPC layer with that key, so tests read histories and queries in the
+	// clear; privacy_test.go reads them without it.
+	payloadKeys string
+	codecURL    string
+	uiURL       string
 }
 
 var sys *env
@@ -146,24 +154,37 @@ func run(m *testing.M) (int, error) {
 	sgURL, stopSG := sys.sendgrid.Start()
 	defer stopSG()
 
-	tport, uiport, addrPort, metricsPort := freePort(), freePort(), freePort(), freePort()
+	tport, uiport, addrPort, metricsPort, codecPort := freePort(), freePort(), freePort(), freePort(), freePort()
 	sys.temporalAdr = fmt.Sprintf("127.0.0.1:%d", tport)
 	sys.webhookURL = fmt.Sprintf("http://127.0.0.1:%d%s", addrPort, webhook.Path)
 	sys.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	sys.codecURL = fmt.Sprintf("http://127.0.0.1:%d", codecPort)
+	sys.uiURL = fmt.Sprintf("http://127.0.0.1:%d", uiport)
 	sys.dbURL = filepath.Join(dir, "state", "payflow.db")
 	sys.cmd = exec.Command(sys.bin, "dev", "-dir", filepath.Join(dir, "state"), "-temporal", temporalBin(),
-		"-temporal-port", fmt.Sprint(tport), "-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", addrPort))
+		"-temporal-port", fmt.Sprint(tport), "-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", addrPort),
+		"-codec-port", fmt.Sprint(codecPort))
 	sys.cmd.Env = append(os.Environ(),
 		"STRIPE_WEBHOOK_SECRET="+webhookSecret,
 		"STRIPE_API_KEY="+stripeKey, "STRIPE_API_BASE="+stripeURL,
 		"SENDGRID_API_KEY="+sendgridKey, "SENDGRID_API_BASE="+sgURL,
 		"EMAIL_FROM=billing@merchant.example", "ALERT_EMAIL="+alertEmail,
+		// Customer emails carry the merchant's name and support address;
+		// invoice receipts go through a SendGrid template (email_test.go).
+		"EMAIL_BRAND_NAME="+brandName, "EMAIL_REPLY_TO="+supportEmail, "SENDGRID_TEMPLATES=invoice_receipt="+invoiceReceiptTemplate,
 		"DATABASE_URL="+sys.dbURL,
 		fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", metricsPort),
 		// A campaign in seconds: retries 3s and 6s after the failure, the
 		// last at 40s; access suspended after 30s.
 		"DUNNING_RETRY_DELAYS=3s,6s,40s", "DUNNING_GRACE=30s", "DUNNING_FINAL_ACTION=cancel",
+		// Stripe Connect: every connected account's events are processed
+		// (connect_test.go); the platform's own, which every other test
+		// sends, are processed whatever it says. STRIPE_LIVEMODE is left to
+		// follow the sk_test_ key: test mode.
+		"STRIPE_ACCOUNTS=*",
 		"LOG_LEVEL=info",
+		// payflow dev generates its payload key, as for a user.
+		"PAYFLOW_PAYLOAD_KEYS=", "PAYFLOW_PAYLOAD_ENCRYPTION=",
 	)
 	sys.cmd.Stdout, sys.cmd.Stderr = sys.output, sys.output
 	sys.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -174,7 +195,15 @@ func run(m *testing.M) (int, error) {
 	if err := waitReady(90 * time.Second); err != nil {
 		return 0, err
 	}
-	sys.temporal, err = client.Dial(client.Options{HostPort: sys.temporalAdr, Namespace: "default"})
+	if err := usePayloadKeys(); err != nil {
+		return 0, err
+	}
+	interceptors, err := codecInterceptors(sys.payloadKeys)
+	if err != nil {
+		return 0, err
+	}
+	sys.temporal, err = client.Dial(client.Options{HostPort: sys.temporalAdr, Namespace: "default",
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(interceptors...)}}})
 	if err != nil {
 		return 0, err
 	}

@@ -82,11 +82,71 @@ const (
 	quarantinePrefix = "quarantine/"
 )
 
+// The IDs of the platform's own workflows (no connected account):
+// WorkflowID("", kind, key).
 func OrderID(key string) string        { return orderPrefix + key }
 func SubscriptionID(key string) string { return subscriptionPrefix + key }
 func DisputeID(key string) string      { return disputePrefix + key }
 func CustomerID(key string) string     { return customerPrefix + key }
 func QuarantineID(key string) string   { return quarantinePrefix + key }
+
+// Workflow kinds: the first segment of a platform workflow ID.
+const (
+	KindOrder        = "order"
+	KindSubscription = "subscription"
+	KindDispute      = "dispute"
+	KindCustomer     = "customer"
+	KindQuarantine   = "quarantine"
+)
+
+// AccountPrefix starts every Stripe connected account ID (acct_…). A
+// workflow ID whose first segment starts with it belongs to that account.
+const AccountPrefix = "acct_"
+
+// WorkflowID builds the ID of the workflow of kind (KindOrder, …) keyed by
+// key (a Stripe object ID) for account: the platform's own workflows
+// (account "") keep the IDs of the public contract, <kind>/<key>; a
+// connected account's are prefixed with the account,
+// acct_…/<kind>/<key>, so two accounts never share a workflow even when
+// their object IDs collide, and every ID of one account starts with
+// "acct_…/" (a visibility filter: WorkflowId STARTS_WITH 'acct_…/').
+func WorkflowID(account, kind, key string) string {
+	return WithAccount(account, kind+"/"+key)
+}
+
+// WithAccount puts a platform-form ID (<kind>/<key>, as the billing core
+// composes its owners and sources) in account: unchanged for the platform
+// (""), else acct_…/<kind>/<key>. An ID that already names an account is
+// moved to this one: a workflow only ever addresses workflows of its own
+// account.
+func WithAccount(account, id string) string {
+	_, rest := SplitWorkflowID(id)
+	if account == "" {
+		return rest
+	}
+	return account + "/" + rest
+}
+
+// SplitWorkflowID splits a workflow ID into its connected account ("" for
+// the platform's own workflows) and the platform-form rest, <kind>/<key>:
+// SplitWorkflowID(WorkflowID(a, k, key)) is (a, k+"/"+key). A connected
+// account is recognised by its prefix (acct_…) before the first "/"; the
+// decoder admits no "/" in an account or object ID, so the split is
+// unambiguous.
+func SplitWorkflowID(id string) (account, rest string) {
+	first, after, ok := strings.Cut(id, "/")
+	if ok && strings.HasPrefix(first, AccountPrefix) {
+		return first, after
+	}
+	return "", id
+}
+
+// AccountOf is the connected account a workflow ID belongs to ("" for the
+// platform).
+func AccountOf(workflowID string) string {
+	account, _ := SplitWorkflowID(workflowID)
+	return account
+}
 
 // Step is one line of a workflow's timeline (the query's "steps").
 type Step struct {
@@ -163,20 +223,27 @@ const (
 	allowAfterClose = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 )
 
+// keyOf is the Stripe object ID a workflow ID is keyed by, whatever its
+// account.
+func keyOf(id, prefix string) string {
+	_, rest := SplitWorkflowID(id)
+	return strings.TrimPrefix(rest, prefix)
+}
+
 func orderInput(id string, _ payflow.Event) any {
-	return OrderInput{OrderID: strings.TrimPrefix(id, orderPrefix)}
+	return OrderInput{OrderID: keyOf(id, orderPrefix)}
 }
 
 func subscriptionInput(id string, _ payflow.Event) any {
-	return SubscriptionInput{State: billing.NewSubscription(strings.TrimPrefix(id, subscriptionPrefix))}
+	return SubscriptionInput{State: billing.NewSubscription(keyOf(id, subscriptionPrefix))}
 }
 
 func customerInput(id string, _ payflow.Event) any {
-	return CustomerInput{CustomerID: strings.TrimPrefix(id, customerPrefix)}
+	return CustomerInput{CustomerID: keyOf(id, customerPrefix)}
 }
 
 func disputeInput(id string, _ payflow.Event) any {
-	return DisputeInput{DisputeID: strings.TrimPrefix(id, disputePrefix)}
+	return DisputeInput{DisputeID: keyOf(id, disputePrefix)}
 }
 
 // orderKey keys an order by its payment intent, or by its checkout session
@@ -319,7 +386,8 @@ var Routes = map[string]Route{
 
 // Resolve finds where an event goes. ok is false for a type payflow does not
 // handle; skip is non-empty for a handled type whose object belongs to no
-// workflow (see Route.Key).
+// workflow (see Route.Key). An event of a connected account (e.Account)
+// goes to that account's workflow, acct_…/<kind>/<key> (WorkflowID).
 func Resolve(e payflow.Event) (r Route, id, skip string, ok bool) {
 	r, ok = Routes[e.Type]
 	if !ok {
@@ -329,6 +397,7 @@ func Resolve(e payflow.Event) (r Route, id, skip string, ok bool) {
 	if skip != "" {
 		return r, "", skip, true
 	}
+	id = WithAccount(e.Account, id)
 	if r.Workflow == "" {
 		t, _ := targetOf(id)
 		r.Workflow, r.Input = t.Workflow, t.Input
@@ -339,8 +408,9 @@ func Resolve(e payflow.Event) (r Route, id, skip string, ok bool) {
 	return r, id, "", true
 }
 
-// targetOf is the route of a workflow ID's kind.
+// targetOf is the route of a workflow ID's kind, whatever its account.
 func targetOf(id string) (Route, bool) {
+	_, id = SplitWorkflowID(id)
 	switch {
 	case strings.HasPrefix(id, orderPrefix):
 		return toOrder, true
@@ -357,7 +427,8 @@ func targetOf(id string) (Route, bool) {
 // OwnerStart is how billing.NotifyOwner reaches the owner of a payment
 // (an order or a subscription): the workflow to start if it is
 // not running and its input. A closed owner gets a new run (an order
-// seeds itself from the database).
+// seeds itself from the database). workflowID may carry an account
+// (acct_…/subscription/<sub>); the input is keyed by the object alone.
 func OwnerStart(workflowID string) (workflow string, input any, reuse enumspb.WorkflowIdReusePolicy, ok bool) {
 	t, ok := targetOf(workflowID)
 	if !ok || t.Workflow == DisputeWorkflowName || t.Workflow == CustomerWorkflowName {

@@ -223,3 +223,91 @@ func TestRoutingIsALeaf(t *testing.T) {
 		}
 	}
 }
+
+// Stripe Connect: a connected account's workflows are prefixed with the
+// account; the platform's keep the public contract's IDs unchanged, and
+// splitting gives back what built them.
+func TestWorkflowIDAccounts(t *testing.T) {
+	for _, tc := range []struct {
+		account, kind, key, want string
+	}{
+		{"", routing.KindSubscription, "sub_1", "subscription/sub_1"},
+		{"", routing.KindOrder, "pi_1", "order/pi_1"},
+		{"", routing.KindDispute, "dp_1", "dispute/dp_1"},
+		{"", routing.KindCustomer, "cus_1", "customer/cus_1"},
+		{"", routing.KindQuarantine, "evt_1", "quarantine/evt_1"},
+		{"acct_123", routing.KindSubscription, "sub_1", "acct_123/subscription/sub_1"},
+		{"acct_123", routing.KindOrder, "cs_test_a1", "acct_123/order/cs_test_a1"},
+		{"acct_123", routing.KindDispute, "dp_1", "acct_123/dispute/dp_1"},
+		{"acct_123", routing.KindCustomer, "cus_1", "acct_123/customer/cus_1"},
+		{"acct_123", routing.KindQuarantine, "evt_1", "acct_123/quarantine/evt_1"},
+	} {
+		id := routing.WorkflowID(tc.account, tc.kind, tc.key)
+		require.Equal(t, tc.want, id)
+		account, rest := routing.SplitWorkflowID(id)
+		require.Equal(t, tc.account, account, id)
+		require.Equal(t, tc.kind+"/"+tc.key, rest, id)
+		require.Equal(t, tc.account, routing.AccountOf(id))
+	}
+	// The platform helpers are WorkflowID("", …).
+	require.Equal(t, routing.WorkflowID("", routing.KindSubscription, "sub_9"), routing.SubscriptionID("sub_9"))
+	require.Equal(t, routing.WorkflowID("", routing.KindOrder, "pi_9"), routing.OrderID("pi_9"))
+	require.Equal(t, routing.WorkflowID("", routing.KindQuarantine, "evt_9"), routing.QuarantineID("evt_9"))
+
+	// WithAccount puts a core's platform-form ID in an account, and moves
+	// one that names another account: a workflow addresses its own only.
+	require.Equal(t, "acct_A/subscription/sub_1", routing.WithAccount("acct_A", "subscription/sub_1"))
+	require.Equal(t, "acct_A/subscription/sub_1", routing.WithAccount("acct_A", "acct_B/subscription/sub_1"))
+	require.Equal(t, "subscription/sub_1", routing.WithAccount("", "acct_B/subscription/sub_1"))
+	require.Equal(t, "order/pi_1", routing.WithAccount("", "order/pi_1"))
+}
+
+func TestResolveKeepsTheAccount(t *testing.T) {
+	ev := payflow.Event{Type: "invoice.payment_failed", SubscriptionID: "sub_same", InvoiceID: "in_1", Account: "acct_A"}
+	r, id, skip, ok := routing.Resolve(ev)
+	require.True(t, ok)
+	require.Empty(t, skip)
+	require.Equal(t, "acct_A/subscription/sub_same", id)
+	require.Equal(t, routing.SubscriptionWorkflowName, r.Workflow)
+	in := r.Input(id, ev).(routing.SubscriptionInput)
+	require.Equal(t, "sub_same", in.State.ID, "the input is keyed by the object alone")
+
+	ev.Account = "acct_B"
+	_, idB, _, _ := routing.Resolve(ev)
+	require.Equal(t, "acct_B/subscription/sub_same", idB)
+	ev.Account = ""
+	_, platform, _, _ := routing.Resolve(ev)
+	require.Equal(t, "subscription/sub_same", platform)
+
+	// Routes that pick the workflow from the ID (checkout, refunds) too.
+	refund := payflow.Event{Type: "charge.refunded", PaymentIntent: "pi_1", ChargeID: "ch_1", Account: "acct_A"}
+	r, id, _, ok = routing.Resolve(refund)
+	require.True(t, ok)
+	require.Equal(t, "acct_A/order/pi_1", id)
+	require.Equal(t, routing.OrderWorkflowName, r.Workflow)
+	require.Equal(t, "pi_1", r.Input(id, refund).(routing.OrderInput).OrderID)
+	cs := payflow.Event{Type: "checkout.session.completed", CheckoutID: "cs_1", Mode: "subscription", SubscriptionID: "sub_1", Account: "acct_A"}
+	r, id, _, _ = routing.Resolve(cs)
+	require.Equal(t, "acct_A/subscription/sub_1", id)
+	require.Equal(t, routing.SubscriptionWorkflowName, r.Workflow)
+	pm := payflow.Event{Type: "payment_method.attached", PaymentMethod: "pm_1", CustomerID: "cus_1", Account: "acct_A"}
+	r, id, _, _ = routing.Resolve(pm)
+	require.Equal(t, "acct_A/customer/cus_1", id)
+	require.Equal(t, "cus_1", r.Input(id, pm).(routing.CustomerInput).CustomerID)
+	dp := payflow.Event{Type: "charge.dispute.created", DisputeID: "dp_1", Account: "acct_A"}
+	r, id, _, _ = routing.Resolve(dp)
+	require.Equal(t, "acct_A/dispute/dp_1", id)
+	require.Equal(t, "dp_1", r.Input(id, dp).(routing.DisputeInput).DisputeID)
+
+	// The owner of a connected account's payment starts keyed by its object.
+	wf, input, _, ok := routing.OwnerStart("acct_A/subscription/sub_same")
+	require.True(t, ok)
+	require.Equal(t, routing.SubscriptionWorkflowName, wf)
+	require.Equal(t, "sub_same", input.(routing.SubscriptionInput).State.ID)
+	wf, input, _, ok = routing.OwnerStart("acct_A/order/pi_1")
+	require.True(t, ok)
+	require.Equal(t, routing.OrderWorkflowName, wf)
+	require.Equal(t, "pi_1", input.(routing.OrderInput).OrderID)
+	_, _, _, ok = routing.OwnerStart("acct_A/dispute/dp_1")
+	require.False(t, ok)
+}

@@ -11,12 +11,12 @@ import (
 )
 
 const accessColumns = `customer_id, product_id, source, status, valid_until, reason,
-	granted_at, suspended_at, revoked_at, updated_at`
+	granted_at, suspended_at, revoked_at, updated_at, account`
 
 func scanAccess(r rowScanner) (payflow.AccessSource, error) {
 	var a payflow.AccessSource
 	err := r.Scan(&a.CustomerID, &a.ProductID, &a.Source, &a.Status, nullTimeCol(&a.ValidUntil), &a.Reason,
-		nullTimeCol(&a.GrantedAt), nullTimeCol(&a.SuspendedAt), nullTimeCol(&a.RevokedAt), timeCol(&a.UpdatedAt))
+		nullTimeCol(&a.GrantedAt), nullTimeCol(&a.SuspendedAt), nullTimeCol(&a.RevokedAt), timeCol(&a.UpdatedAt), &a.Account)
 	return a, err
 }
 
@@ -75,10 +75,10 @@ func (db *DB) SetAccessSource(ctx context.Context, a payflow.AccessSource) (payf
 		}
 		changed, err := execOne(ctx, tx,
 			`INSERT INTO access (`+accessColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (customer_id, product_id, source) DO NOTHING`,
 			a.CustomerID, a.ProductID, a.Source, a.Status, db.nullTS(a.ValidUntil), a.Reason,
-			db.nullTS(a.GrantedAt), db.nullTS(a.SuspendedAt), db.nullTS(a.RevokedAt), updated)
+			db.nullTS(a.GrantedAt), db.nullTS(a.SuspendedAt), db.nullTS(a.RevokedAt), updated, a.Account)
 		if err != nil {
 			return err
 		}
@@ -89,11 +89,12 @@ func (db *DB) SetAccessSource(ctx context.Context, a payflow.AccessSource) (payf
 					status = $4,
 					valid_until = $5,
 					reason = $6,
-					updated_at = $8
+					updated_at = $8,
+					account = CASE WHEN account = '' THEN $9 ELSE account END
 				WHERE customer_id = $1 AND product_id = $2 AND source = $3
 					AND (status <> $4 OR valid_until IS DISTINCT FROM $5 OR reason <> $6)`,
 				a.CustomerID, a.ProductID, a.Source, a.Status, db.nullTS(a.ValidUntil), a.Reason,
-				db.ts(**stamp), updated)
+				db.ts(**stamp), updated, a.Account)
 			if err != nil {
 				return err
 			}

@@ -150,16 +150,16 @@ func (db *DB) FindInvoiceByPayment(ctx context.Context, chargeID, paymentIntent 
 var subscriptionRows = rowKind[payflow.Subscription]{
 	table: "subscriptions",
 	columns: []string{"id", "customer_id", "status", "dunning_stage", "items", "current_period_end",
-		"cancel_at_period_end", "stripe_created", "updated_at"},
+		"cancel_at_period_end", "stripe_created", "updated_at", "account"},
 	keys: 1,
 	values: func(db *DB, s payflow.Subscription) []any {
 		return []any{s.ID, s.CustomerID, s.Status, s.DunningStage, jsonText(nonNil(s.Items)), s.CurrentPeriodEnd,
-			s.CancelAtPeriodEnd, s.StripeCreated, db.ts(s.UpdatedAt)}
+			s.CancelAtPeriodEnd, s.StripeCreated, db.ts(s.UpdatedAt), s.Account}
 	},
 	scan: func(r rowScanner) (payflow.Subscription, error) {
 		var s payflow.Subscription
 		err := r.Scan(&s.ID, &s.CustomerID, &s.Status, &s.DunningStage, jsonDest{&s.Items}, &s.CurrentPeriodEnd,
-			&s.CancelAtPeriodEnd, &s.StripeCreated, timeCol(&s.UpdatedAt))
+			&s.CancelAtPeriodEnd, &s.StripeCreated, timeCol(&s.UpdatedAt), &s.Account)
 		s.Items = nilIfEmpty(s.Items)
 		return s, err
 	},
@@ -173,10 +173,14 @@ var subscriptionRows = rowKind[payflow.Subscription]{
 // before the first snapshot, the dunning stage) keeps the stored value.
 func mergeSubscription(stored, in payflow.Subscription) payflow.Subscription {
 	if in.StripeCreated < stored.StripeCreated {
+		if stored.Account == "" && in.Account != "" {
+			stored.Account = in.Account // the account is no snapshot's: never lost to ordering
+		}
 		return stored
 	}
 	out := stored
 	out.CustomerID = firstSet(stored.CustomerID, in.CustomerID)
+	out.Account = firstSet(stored.Account, in.Account)
 	out.Status = newer(stored.Status, in.Status)
 	out.DunningStage = newer(stored.DunningStage, in.DunningStage)
 	if len(in.Items) > 0 {

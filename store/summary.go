@@ -56,6 +56,9 @@ type SourceJSON struct {
 	GrantedAt   *time.Time `json:"granted_at"`
 	SuspendedAt *time.Time `json:"suspended_at"`
 	RevokedAt   *time.Time `json:"revoked_at"`
+	// AccountID is the Stripe connected account (acct_…) whose workflow
+	// wrote the row, "" for the platform's own.
+	AccountID string `json:"account_id"`
 }
 
 // OrderJSON is one one-off purchase.
@@ -85,6 +88,10 @@ type SubscriptionJSON struct {
 	CurrentPeriodEnd  *time.Time `json:"current_period_end"`
 	CancelAtPeriodEnd bool       `json:"cancel_at_period_end"`
 	UpdatedAt         time.Time  `json:"updated_at"`
+	// AccountID is the Stripe connected account (acct_…) the subscription
+	// belongs to, "" for the platform's own: its workflow is
+	// <account_id>/subscription/<id>.
+	AccountID string `json:"account_id"`
 }
 
 // ItemJSON is one subscription item.
@@ -181,7 +188,7 @@ func View(s payflow.CustomerSummary) CustomerView {
 		}
 		v.Subscriptions = append(v.Subscriptions, SubscriptionJSON{ID: sub.ID, Status: sub.Status, DunningStage: sub.DunningStage,
 			Items: items, CurrentPeriodEnd: unixOrNil(sub.CurrentPeriodEnd), CancelAtPeriodEnd: sub.CancelAtPeriodEnd,
-			UpdatedAt: sub.UpdatedAt})
+			UpdatedAt: sub.UpdatedAt, AccountID: sub.Account})
 	}
 	for _, i := range s.Invoices {
 		v.Invoices = append(v.Invoices, InvoiceJSON{ID: i.ID, SubscriptionID: i.SubscriptionID, Status: i.Status,
@@ -225,7 +232,8 @@ func EffectiveAccess(rows []payflow.AccessSource) []ProductAccess {
 		for _, src := range p.Sources {
 			r := byKey[[3]string{src.CustomerID, src.ProductID, src.Source}]
 			pa.Sources = append(pa.Sources, SourceJSON{Source: r.Source, Status: r.Status, ValidUntil: r.ValidUntil,
-				Reason: r.Reason, UpdatedAt: r.UpdatedAt, GrantedAt: r.GrantedAt, SuspendedAt: r.SuspendedAt, RevokedAt: r.RevokedAt})
+				Reason: r.Reason, UpdatedAt: r.UpdatedAt, GrantedAt: r.GrantedAt, SuspendedAt: r.SuspendedAt, RevokedAt: r.RevokedAt,
+				AccountID: r.Account})
 		}
 		out = append(out, pa)
 	}

@@ -89,8 +89,11 @@ func (e *expandable) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// emailHolder is customer_details or billing_details: the customer's
+// address and name.
 type emailHolder struct {
 	Email string `json:"email"`
+	Name  string `json:"name"`
 }
 
 type priceRef struct {
@@ -348,11 +351,20 @@ type object struct {
 	CustomerEmail   string       `json:"customer_email"`
 	CustomerDetails *emailHolder `json:"customer_details"`
 	BillingDetails  *emailHolder `json:"billing_details"`
-	PaymentIntent   expandable   `json:"payment_intent"`
-	Invoice         invoiceRef   `json:"invoice"`
-	Subscription    expandable   `json:"subscription"`
-	Charge          chargeRef    `json:"charge"`
-	LatestCharge    expandable   `json:"latest_charge"`
+	// For the greeting and links of emails: an invoice's customer_name and
+	// invoice_pdf, a payment intent's or charge's shipping.name, a
+	// charge's receipt_url.
+	CustomerName string `json:"customer_name"`
+	Shipping     *struct {
+		Name string `json:"name"`
+	} `json:"shipping"`
+	InvoicePDF    string     `json:"invoice_pdf"`
+	ReceiptURL    string     `json:"receipt_url"`
+	PaymentIntent expandable `json:"payment_intent"`
+	Invoice       invoiceRef `json:"invoice"`
+	Subscription  expandable `json:"subscription"`
+	Charge        chargeRef  `json:"charge"`
+	LatestCharge  expandable `json:"latest_charge"`
 
 	Amount         int64  `json:"amount"`
 	AmountTotal    int64  `json:"amount_total"`
@@ -518,10 +530,12 @@ func Decode(payload []byte) (payflow.Event, error) {
 	case "payment_intent":
 		ev.PaymentIntent, ev.Amount, ev.Email = o.ID, o.Amount, o.ReceiptEmail
 		ev.ChargeID = string(o.LatestCharge)
+		ev.CustomerName = shippingName(o)
 	case "checkout.session":
 		ev.CheckoutID, ev.Amount = o.ID, o.AmountTotal
 		if o.CustomerDetails != nil {
 			ev.Email = o.CustomerDetails.Email
+			ev.CustomerName = payflow.CleanName(o.CustomerDetails.Name)
 		}
 		ev.LineItems, ev.LineItemsTruncated = o.LineItems.read()
 	case "invoice":
@@ -550,6 +564,11 @@ func Decode(payload []byte) (payflow.Event, error) {
 		}
 	case "charge":
 		ev.ChargeID, ev.Amount, ev.Email = o.ID, o.Amount, firstSet(o.ReceiptEmail, billingEmail(o))
+		ev.ReceiptURL = o.ReceiptURL
+		if o.BillingDetails != nil {
+			ev.CustomerName = payflow.CleanName(o.BillingDetails.Name)
+		}
+		ev.CustomerName = firstSet(ev.CustomerName, shippingName(o))
 	case "customer":
 		ev.CustomerID = o.ID
 		ev.PaymentMethod = defaultPaymentMethodChange(env.Type, o, env.Data.PreviousAttributes)
@@ -613,6 +632,7 @@ func quarantined(ev payflow.Event, u *Uninterpretable) (payflow.Event, error) {
 // the first line's price.
 func decodeInvoice(ev *payflow.Event, o *object, family string) {
 	ev.InvoiceID, ev.Email = o.ID, o.CustomerEmail
+	ev.CustomerName, ev.InvoicePDF = payflow.CleanName(o.CustomerName), o.InvoicePDF
 	ev.AmountDue, ev.AmountPaid, ev.NextPaymentAttempt = o.AmountDue, o.AmountPaid, o.NextPaymentAttempt
 	ev.Amount = o.AmountDue
 	if o.AmountPaid > 0 {
@@ -782,6 +802,15 @@ func isPrintable(s string) bool {
 		}
 	}
 	return true
+}
+
+// shippingName is the name a payment intent or charge ships to, the
+// only name a payment intent carries.
+func shippingName(o *object) string {
+	if o.Shipping != nil {
+		return payflow.CleanName(o.Shipping.Name)
+	}
+	return ""
 }
 
 func billingEmail(o *object) string {

@@ -107,6 +107,10 @@ const (
 // renewal's lines, an expanded invoice or charge, metadata, line items).
 func TestDecodeStripeFixtures(t *testing.T) {
 	base := payflow.Event{ID: "evt_1Fixture", Created: 1700000000, APIVersion: fixtureVersion, APIFamily: webhook.FamilyClassic}
+	// The charge fixture's receipt page and billing_details.name, read for
+	// emails (receipts link the page, greetings use the name).
+	fxReceiptURL, _ := fixture(t, "charge")["receipt_url"].(string)
+	const fxChargeName = "Jenny Rosen"
 	ev := func(typ string, f func(e *payflow.Event)) payflow.Event {
 		e := base
 		e.Type = typ
@@ -321,9 +325,11 @@ func TestDecodeStripeFixtures(t *testing.T) {
 			want: ev("charge.refunded", func(e *payflow.Event) {
 				e.ObjectType, e.ObjectID, e.ChargeID, e.Amount, e.Currency, e.Status = "charge", fxCharge, fxCharge, 100, "usd", "succeeded"
 				e.Description = "My First Test Charge (created for API docs)"
+				e.CustomerName, e.ReceiptURL = fxChargeName, fxReceiptURL
 			}),
 			core: core("charge.refunded", func(e *billing.Event) {
 				e.ChargeID, e.Amount, e.Currency, e.Status = fxCharge, 100, "usd", "succeeded"
+				e.CustomerName, e.ReceiptURL = fxChargeName, fxReceiptURL
 			}),
 		},
 		{
@@ -338,10 +344,12 @@ func TestDecodeStripeFixtures(t *testing.T) {
 				e.ObjectType, e.ObjectID, e.ChargeID, e.Currency, e.Status = "charge", fxCharge, fxCharge, "usd", "succeeded"
 				e.Amount, e.AmountRefunded, e.InvoiceID, e.PaymentIntent, e.CustomerID, e.Email = 2000, 500, "in_paid", "pi_inv", "cus_ch", "r@example.com"
 				e.Description = "My First Test Charge (created for API docs)"
+				e.CustomerName, e.ReceiptURL = fxChargeName, fxReceiptURL
 			}),
 			core: core("charge.refunded", func(e *billing.Event) {
 				e.ChargeID, e.Currency, e.Status, e.Amount, e.AmountRefunded = fxCharge, "usd", "succeeded", 2000, 500
 				e.InvoiceID, e.PaymentIntent, e.CustomerID, e.Email = "in_paid", "pi_inv", "cus_ch", "r@example.com"
+				e.CustomerName, e.ReceiptURL = fxChargeName, fxReceiptURL
 			}),
 		},
 		{
@@ -355,11 +363,13 @@ func TestDecodeStripeFixtures(t *testing.T) {
 				e.ObjectType, e.ObjectID, e.ChargeID, e.Currency, e.Status = "charge", fxCharge, fxCharge, "usd", "succeeded"
 				e.Amount, e.AmountRefunded, e.Refunded, e.InvoiceID, e.SubscriptionID = 100, 100, true, fxInvoice, "sub_paid"
 				e.Description, e.ProductID, e.MetadataProduct = "My First Test Charge (created for API docs)", "prod_pay", "prod_pay"
+				e.CustomerName, e.ReceiptURL = fxChargeName, fxReceiptURL
 			}),
 			core: core("charge.refunded", func(e *billing.Event) {
 				e.ChargeID, e.Currency, e.Status, e.Amount, e.AmountRefunded, e.Refunded = fxCharge, "usd", "succeeded", 100, 100, true
 				e.InvoiceID, e.SubscriptionID = fxInvoice, "sub_paid"
 				e.Products, e.ProductFrom = []string{"prod_pay"}, billing.ProductFromPaymentMetadata
+				e.CustomerName, e.ReceiptURL = fxChargeName, fxReceiptURL
 			}),
 		},
 		{

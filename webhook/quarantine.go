@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -21,13 +22,14 @@ type Quarantiner interface {
 	Quarantine(ctx context.Context, in routing.QuarantineInput) (duplicate bool, err error)
 }
 
-// Quarantine starts quarantine/<evt>. The event ID is the dedupe key: a
+// Quarantine starts quarantine/<evt> (acct_…/quarantine/<evt> for a
+// connected account's event). The event ID is the dedupe key: a
 // second start for it fails with WorkflowExecutionAlreadyStarted while a
 // run is open or after one completed (routing.QuarantineReuse), which is a
 // duplicate, not an error.
 func (t *TemporalHandoff) Quarantine(ctx context.Context, in routing.QuarantineInput) (bool, error) {
 	opts := client.StartWorkflowOptions{
-		ID:                                       routing.QuarantineID(in.EventID),
+		ID:                                       routing.WorkflowID(in.Account, routing.KindQuarantine, in.EventID),
 		TaskQueue:                                t.TaskQueue,
 		WorkflowIDReusePolicy:                    routing.QuarantineReuse,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
@@ -75,19 +77,21 @@ func (s *Server) quarantiner() Quarantiner {
 }
 
 // quarantine answers a verified, well-formed event payflow cannot
-// interpret (u): it is handed to Temporal with its raw payload and the
+// interpret, or one this deployment does not accept (u: Acceptance.Check):
+// it is handed to Temporal with its raw payload and the
 // answer is 200 {"received":true,"quarantined":"<reason>"} once Temporal
 // has it — Stripe stops retrying, payflow owns the event — or 503 when
 // Temporal is unavailable, so Stripe retries and nothing is lost. Never a
 // silent 200, never a 400 that Stripe would retry for days and then drop.
 func (s *Server) quarantine(c *fiber.Ctx, payload []byte, ev payflow.Event, u *Uninterpretable) error {
 	log := s.log().With("event_id", ev.ID, "type", ev.Type, "api_version", ev.APIVersion, "reason", u.Reason)
+	rctx := c.UserContext() // the request's span: its IDs go on every line
 	if !Quarantinable(ev) {
 		// payflow does nothing with this type in any version (the
 		// envelope's type reads the same in all): ignored as always, not
 		// an operator's matter.
-		s.count(ev.Type, "unhandled")
-		log.Info("event type not handled", "detail", u.Detail)
+		s.countReq(c, ev.Type, "unhandled")
+		log.InfoContext(rctx, "event type not handled", "detail", u.Detail)
 		return c.JSON(okBody{Received: true, Ignored: "unhandled event type"})
 	}
 	if ev.ID == "" {
@@ -95,19 +99,20 @@ func (s *Server) quarantine(c *fiber.Ctx, payload []byte, ev payflow.Event, u *U
 		// event could not be deduplicated.
 		return s.reject(c, fiber.StatusBadRequest, ev.Type, "malformed", errors.New("event not interpretable and without an id"))
 	}
-	id := routing.QuarantineID(ev.ID)
+	id := routing.WorkflowID(ev.Account, routing.KindQuarantine, ev.ID)
+	trace.SpanFromContext(rctx).SetAttributes(AttrWorkflowID.String(id))
 	in, err := QuarantineInput(payload, ev, u, time.Now())
 	if err != nil {
 		// Only a WEBHOOK_MAX_BODY far above the default gets here. The
 		// event stays in Stripe (its Events API keeps 30 days).
-		s.count(ev.Type, "rejected_too_large")
-		log.Error("event not interpretable and too large to quarantine", "detail", u.Detail, "error", err)
+		s.countReq(c, ev.Type, "rejected_too_large")
+		log.ErrorContext(rctx, "event not interpretable and too large to quarantine", "detail", u.Detail, "error", err)
 		return c.Status(fiber.StatusRequestEntityTooLarge).JSON(errorBody{Error: "event not interpretable and too large to keep: " + err.Error()})
 	}
 	q := s.quarantiner()
 	if q == nil {
-		s.count(ev.Type, "unavailable")
-		log.Error("event not interpretable and no quarantine configured: answered 503, Stripe retries it", "detail", u.Detail)
+		s.countReq(c, ev.Type, "unavailable")
+		log.ErrorContext(rctx, "event not interpretable and no quarantine configured: answered 503, Stripe retries it", "detail", u.Detail)
 		c.Set(fiber.HeaderRetryAfter, "10")
 		return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{Error: "event not accepted: quarantine unavailable, retry later"})
 	}
@@ -115,26 +120,26 @@ func (s *Server) quarantine(c *fiber.Ctx, payload []byte, ev payflow.Event, u *U
 	if timeout <= 0 {
 		timeout = DefaultHandoffTimeout
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
+	ctx, cancel := context.WithTimeout(rctx, timeout)
 	defer cancel()
 	dup, err := q.Quarantine(ctx, in)
 	switch {
 	case err != nil && permanent(err):
-		s.count(ev.Type, "rejected_invalid_argument")
-		log.Error("temporal refused the quarantined event", "workflow_id", id, "detail", u.Detail, "error", err)
+		s.countReq(c, ev.Type, "rejected_invalid_argument")
+		log.ErrorContext(rctx, "temporal refused the quarantined event", "workflow_id", id, "detail", u.Detail, "error", err)
 		return c.Status(fiber.StatusBadRequest).JSON(errorBody{Error: "event not accepted: the workflow service refused it as invalid"})
 	case err != nil:
-		s.count(ev.Type, "unavailable")
-		log.Error("temporal hand-off of a quarantined event failed", "workflow_id", id, "detail", u.Detail, "error", err)
+		s.countReq(c, ev.Type, "unavailable")
+		log.ErrorContext(rctx, "temporal hand-off of a quarantined event failed", "workflow_id", id, "detail", u.Detail, "error", err)
 		c.Set(fiber.HeaderRetryAfter, "10")
 		return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{Error: "event not accepted: workflow service unavailable, retry later"})
 	case dup:
-		s.count(ev.Type, "duplicate")
-		log.Info("event already in quarantine: duplicate delivery", "workflow_id", id)
+		s.countReq(c, ev.Type, "duplicate")
+		log.InfoContext(rctx, "event already in quarantine: duplicate delivery", "workflow_id", id)
 		return c.JSON(okBody{Received: true, Duplicate: true, Quarantined: u.Reason})
 	}
-	s.count(ev.Type, "quarantined")
-	log.Error("event not interpretable: quarantined (payflow quarantine show / replay)", "workflow_id", id,
+	s.countReq(c, ev.Type, "quarantined")
+	log.ErrorContext(rctx, "event quarantined (payflow quarantine show / replay)", "workflow_id", id,
 		"detail", u.Detail, "livemode", ev.Livemode, "account", ev.Account, "payload_bytes", len(payload))
 	return c.JSON(okBody{Received: true, Quarantined: u.Reason})
 }

@@ -49,7 +49,7 @@ func (r *recorder) Quarantine(ctx context.Context, in routing.QuarantineInput) (
 	if r.err != nil {
 		return false, r.err
 	}
-	r.delivered = append(r.delivered, routing.QuarantineID(in.EventID))
+	r.delivered = append(r.delivered, routing.WorkflowID(in.Account, routing.KindQuarantine, in.EventID))
 	return r.duplicate, nil
 }
 

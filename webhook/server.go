@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -133,9 +134,16 @@ type Server struct {
 	Quarantine Quarantiner
 	// Decode reads a verified payload; nil: the package's Decode.
 	Decode func(payload []byte) (payflow.Event, error)
+	// Accept is which events this deployment processes (STRIPE_LIVEMODE,
+	// STRIPE_ACCOUNTS); one it does not accept is quarantined like an
+	// uninterpretable one (accept.go). Zero: either mode, platform only.
+	Accept Acceptance
 	// Portal serves GET /billing/portal/:token (portal.go); nil: billing
 	// portal links are not configured and the path is not served.
 	Portal *Portal
+	// Tracer makes the span of each webhook request (trace.go), which the
+	// hand-off's SignalWithStart continues; nil: no spans.
+	Tracer trace.Tracer
 }
 
 type errorBody struct {
@@ -197,7 +205,7 @@ func (s *Server) App() *fiber.App {
 			return c.Status(code).JSON(errorBody{Error: msg})
 		},
 	})
-	app.All(Path, s.receive)
+	app.All(Path, s.traced(s.receive))
 	if s.Portal != nil {
 		app.Get(PortalPath, s.portal) // GET and HEAD
 	}
@@ -266,8 +274,8 @@ func (s *Server) count(eventType, outcome string) {
 }
 
 func (s *Server) reject(c *fiber.Ctx, status int, eventType, reason string, err error) error {
-	s.count(eventType, "rejected_"+reason)
-	s.log().Warn("webhook rejected", "status", status, "reason", reason, "error", err.Error(), "type", eventType)
+	s.countReq(c, eventType, "rejected_"+reason)
+	s.log().WarnContext(c.UserContext(), "webhook rejected", "status", status, "reason", reason, "error", err.Error(), "type", eventType)
 	return c.Status(status).JSON(errorBody{Error: err.Error()})
 }
 
@@ -304,32 +312,41 @@ func (s *Server) receive(c *fiber.Ctx) error {
 		decode = Decode
 	}
 	ev, err := decode(payload)
+	annotate(c, ev)
 	if u := (*Uninterpretable)(nil); errors.As(err, &u) {
 		return s.quarantine(c, payload, ev, u)
 	}
 	if err != nil {
 		return s.reject(c, fiber.StatusBadRequest, "", "malformed", err)
 	}
+	if u := s.Accept.Check(ev); u != nil {
+		// The wrong mode or a connected account this deployment does not
+		// serve: kept, like an event payflow cannot read, until a
+		// configuration change and a replay accept it.
+		return s.quarantine(c, payload, ev, u)
+	}
 	log := s.log().With("event_id", ev.ID, "type", ev.Type)
+	rctx := c.UserContext() // the request's span: its IDs go on every line
 	route, id, skip, ok := routing.Resolve(ev)
 	if !ok {
-		s.count(ev.Type, "unhandled")
-		log.Info("event type not handled")
+		s.countReq(c, ev.Type, "unhandled")
+		log.InfoContext(rctx, "event type not handled")
 		return c.JSON(okBody{Received: true, Ignored: "unhandled event type"})
 	}
 	if skip != "" {
 		// A handled type whose object no workflow owns. Retrying cannot
 		// change that, so it is acknowledged (Stripe would otherwise retry
 		// for three days and then disable the endpoint) and logged.
-		s.count(ev.Type, "skipped")
-		log.Warn("event skipped", "reason", skip)
+		s.countReq(c, ev.Type, "skipped")
+		log.WarnContext(rctx, "event skipped", "reason", skip)
 		return c.JSON(okBody{Received: true, Ignored: skip})
 	}
+	trace.SpanFromContext(rctx).SetAttributes(AttrWorkflowID.String(id))
 	timeout := s.HandoffTimeout
 	if timeout <= 0 {
 		timeout = DefaultHandoffTimeout
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
+	ctx, cancel := context.WithTimeout(rctx, timeout)
 	defer cancel()
 	dup, err := s.Handoff.Deliver(ctx, route, id, ev)
 	if err != nil && permanent(err) {
@@ -337,23 +354,23 @@ func (s *Server) receive(c *fiber.Ctx) error {
 		// so this is bad input, not an outage. Error level: an operator
 		// has to look (the event is still in Stripe, and reconcile can
 		// replay it once the cause is fixed).
-		s.count(ev.Type, "rejected_invalid_argument")
-		log.Error("temporal refused the event", "workflow_id", id, "error", err)
+		s.countReq(c, ev.Type, "rejected_invalid_argument")
+		log.ErrorContext(rctx, "temporal refused the event", "workflow_id", id, "error", err)
 		return c.Status(fiber.StatusBadRequest).JSON(errorBody{Error: "event not accepted: the workflow service refused it as invalid"})
 	}
 	if err != nil {
-		s.count(ev.Type, "unavailable")
-		log.Error("temporal hand-off failed", "workflow_id", id, "error", err)
+		s.countReq(c, ev.Type, "unavailable")
+		log.ErrorContext(rctx, "temporal hand-off failed", "workflow_id", id, "error", err)
 		c.Set(fiber.HeaderRetryAfter, "10")
 		return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{Error: "event not accepted: workflow service unavailable, retry later"})
 	}
 	if dup {
-		s.count(ev.Type, "duplicate")
-		log.Info("workflow already completed: duplicate delivery", "workflow_id", id)
+		s.countReq(c, ev.Type, "duplicate")
+		log.InfoContext(rctx, "workflow already completed: duplicate delivery", "workflow_id", id)
 		return c.JSON(okBody{Received: true, Duplicate: true})
 	}
-	s.count(ev.Type, "accepted")
-	log.Debug("event accepted", "workflow_id", id)
+	s.countReq(c, ev.Type, "accepted")
+	log.DebugContext(rctx, "event accepted", "workflow_id", id)
 	return c.JSON(okBody{Received: true})
 }
 

@@ -190,6 +190,7 @@ const (
 	xPrice, xProduct, xItem        = "price_1Cross", "prod_1Cross", "si_1Cross"
 	xCS, xDispute                  = "cs_test_1Cross", "dp_1Cross"
 	xStart, xEnd                   = 1700000000, 1702592000
+	xReceipt                       = "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8xQ3Jvc3M"
 )
 
 func crossScenarios() []crossScenario {
@@ -296,7 +297,7 @@ func crossScenarios() []crossScenario {
 			name: "refund of a subscription invoice's charge", typ: "charge.refunded", fixture: "charge",
 			shape: func(t testing.TB, o obj, version, family string) {
 				for k, v := range (obj{"id": xCharge, "customer": xCus, "amount": 2500, "amount_refunded": 2500, "refunded": true,
-					"payment_intent": xPI, "captured": true}) {
+					"payment_intent": xPI, "captured": true, "receipt_url": xReceipt}) {
 					o[k] = v
 				}
 				if family == webhook.FamilyClassic {
@@ -306,7 +307,8 @@ func crossScenarios() []crossScenario {
 			want: payflow.Event{
 				ObjectType: "charge", ObjectID: xCharge, ChargeID: xCharge, PaymentIntent: xPI, CustomerID: xCus,
 				Currency: "usd", Status: "succeeded", Amount: 2500, AmountRefunded: 2500, Refunded: true,
-				Description: "My First Test Charge (created for API docs)",
+				Description:  "My First Test Charge (created for API docs)",
+				CustomerName: "Jenny Rosen", ReceiptURL: xReceipt, // billing_details.name, for emails
 			},
 			differ: func(e *payflow.Event, family string) {
 				if family == webhook.FamilyClassic {

@@ -45,7 +45,7 @@ func (q *operatorQueue) register(ctx workflow.Context, names []string, validate 
 			return req.result, req.err
 		}
 		err := workflow.SetUpdateHandlerWithOptions(ctx, name, handler, workflow.UpdateHandlerOptions{
-			Validator: func(_ workflow.Context, in routing.OperatorInput) error { return validate(name, in) },
+			Validator:   func(_ workflow.Context, in routing.OperatorInput) error { return validate(name, in) },
 			Description: "operator action " + name + `: input {"by": "who (required)", "reason": "why", "invoice": "in_… (when several are open)", "extend": "72h (extend-grace)"}`,
 		})
 		if err != nil {

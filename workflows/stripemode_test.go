@@ -43,7 +43,7 @@ func TestSubscriptionStripeModeEndsWithStripe(t *testing.T) {
 	require.Equal(t, []string{key + "final", key + "first-failure", key + "suspended"}, w.sentKeys())
 	for _, m := range w.mail.Messages() {
 		if m.CustomArgs["payflow_dedupe_key"] == key+"first-failure" {
-			require.Contains(t, m.Text, "We will try again on 2024-03-04 12:00 UTC.")
+			require.Contains(t, m.Text, "We will try again on 4 March 2024, 12:00 UTC.")
 		}
 		if m.CustomArgs["payflow_dedupe_key"] == key+"final" {
 			require.Contains(t, m.Text, "Your access has ended until the invoice is paid.")

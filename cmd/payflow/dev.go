@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/sdk/contrib/envconfig"
+
+	"github.com/payflow/payflow/config"
 	"github.com/payflow/payflow/store"
 	"github.com/payflow/payflow/webhook"
 )
@@ -169,9 +172,10 @@ func (s *devServer) startFailed(ctx context.Context, log *slog.Logger, err error
 
 func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("dev", "dev [flags]   (Temporal dev server + UI, worker and receiver on this machine)")
-	dir := fs.String("dir", ".payflow", "folder for the SQLite databases and the dev webhook secret")
+	dir := fs.String("dir", ".payflow", "folder for the SQLite databases, the dev webhook secret and the dev payload key")
 	port := fs.Int("temporal-port", 7233, "Temporal frontend port")
 	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port")
+	codecPort := fs.Int("codec-port", 8234, "port of the codec endpoint on 127.0.0.1, through which the Web UI decrypts payloads (another if taken)")
 	addr := fs.String("addr", "", "receiver listen address (default $PAYFLOW_ADDR or :4242)")
 	temporalBin := fs.String("temporal", "", "path to the temporal CLI (default .tools/bin/temporal)")
 	tune := defaultTuning()
@@ -198,6 +202,17 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		os.Setenv("STRIPE_WEBHOOK_SECRET", secret)
 	}
+	// Payloads encrypted with a dev key kept in dir, so a restart reads
+	// the histories of the last run; with PAYFLOW_PAYLOAD_ENCRYPTION=off, a
+	// kept key still decrypts what it encrypted.
+	if strings.TrimSpace(os.Getenv("PAYFLOW_PAYLOAD_KEYS")) == "" {
+		off := strings.EqualFold(strings.TrimSpace(os.Getenv("PAYFLOW_PAYLOAD_ENCRYPTION")), "off")
+		keys, err := devPayloadKeys(*dir, !off)
+		if err != nil {
+			return fmt.Errorf("dev payload key: %w", err)
+		}
+		os.Setenv("PAYFLOW_PAYLOAD_KEYS", keys)
+	}
 	temporalAddr := fmt.Sprintf("127.0.0.1:%d", *port)
 	os.Setenv("TEMPORAL_ADDRESS", temporalAddr)
 	cfg, err := loadConfig()
@@ -208,12 +223,49 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		cfg.Addr = *addr
 	}
 	log := cfg.Logger(os.Stderr, "text")
+	// The namespace every client will use (a Temporal profile may name
+	// one): the dev server creates it, the codec endpoint serves it.
+	conn, err := config.ResolveTemporal(cfg, envconfig.EnvLookupOS)
+	if err != nil {
+		return err
+	}
+	cfg.TemporalNamespace = conn.Namespace()
+	if conn.TLS() {
+		log.Warn("the Temporal client configuration turns TLS on, but payflow dev's server is plaintext: set TEMPORAL_TLS=false, or TEMPORAL_PROFILE to a local profile",
+			"tls_from", conn.TLSFrom)
+	}
+	stopTracing, err := startTracing(ctx, cfg, "dev", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // last: after the receiver and the worker
+
+	// 0. The codec endpoint the Web UI decrypts payloads through (codec.go),
+	// listening before the UI is told where it is.
+	pc, err := payloadCodec(cfg)
+	if err != nil {
+		return err
+	}
+	dbFile, _ := filepath.Abs(filepath.Join(*dir, "temporal.db"))
+	serverArgs := localrun.DevServerArgs(dbFile, *port, *uiPort, cfg.TemporalNamespace)
+	payloads := "not encrypted (PAYFLOW_PAYLOAD_ENCRYPTION=off)"
+	if cfg.PayloadKeys.Len() > 0 {
+		dc, err := startDevCodec(cfg, pc, *codecPort, *uiPort, log)
+		if err != nil {
+			return err
+		}
+		defer dc.stop()
+		serverArgs = append(serverArgs, "--ui-codec-endpoint", dc.url)
+		payloads = fmt.Sprintf("encrypted with key %s; the UI decrypts them through %s", cfg.PayloadKeys.IDs()[0], dc.url)
+		if !pc.Encrypts() {
+			payloads = fmt.Sprintf("not encrypted (PAYFLOW_PAYLOAD_ENCRYPTION=off); the UI decrypts older ones through %s", dc.url)
+		}
+	}
 
 	// 1. Temporal's dev server, its state in a file so a restart keeps
 	// workflows. It gets its own process group: Ctrl-C reaches us, and we
 	// stop it in order after the worker.
-	dbFile, _ := filepath.Abs(filepath.Join(*dir, "temporal.db"))
-	cmd := exec.Command(bin, localrun.DevServerArgs(dbFile, *port, *uiPort, cfg.TemporalNamespace)...)
+	cmd := exec.Command(bin, serverArgs...)
 	logFile, err := os.OpenFile(filepath.Join(*dir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -256,12 +308,12 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	// 3. Worker and receiver in this process.
 	tel := newTelemetry()
 	defer tel.closer.Close()
-	c, err := dialTemporal(startCtx, cfg, log, tel.handler)
+	c, conn, err := dialTemporalConn(startCtx, cfg, log, tel.handler)
 	if err != nil {
 		return tsrv.startFailed(ctx, log, err)
 	}
 	defer c.Close()
-	if err := registerSearchAttributes(startCtx, c, cfg.TemporalNamespace); err != nil {
+	if err := registerSearchAttributes(startCtx, c, conn.Namespace()); err != nil {
 		return tsrv.startFailed(ctx, log, err)
 	}
 	w := newWorker(c, cfg, st, log, tel.reg, tune)
@@ -289,13 +341,14 @@ payflow dev is running
   Webhook URL     http://%s%s
   Signing secret  %s
   Temporal UI     http://localhost:%d
+  Payloads        %s
   Temporal        %s (namespace %s, task queue %s)
   Database        %s
 
 Send a test event:   payflow trigger payment_intent.succeeded
 Ctrl-C stops everything.
 
-`, host, webhook.Path, cfg.WebhookSecrets[0], *uiPort, temporalAddr, cfg.TemporalNamespace, cfg.TaskQueue, cfg.DatabaseURL)
+`, host, webhook.Path, cfg.WebhookSecrets[0], *uiPort, payloads, temporalAddr, cfg.TemporalNamespace, cfg.TaskQueue, cfg.DatabaseURL)
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listen(cfg.Addr) }()

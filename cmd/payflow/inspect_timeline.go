@@ -26,7 +26,8 @@ type DunningTimeline struct {
 	Error          string          `json:"error,omitempty"`
 }
 
-// queryTimelines asks each subscription's workflow (subscription/<id>)
+// queryTimelines asks each subscription's workflow (subscription/<id>, or
+// acct_…/subscription/<id> for a connected account's)
 // for its state. A subscription the workflow service does not know, or
 // that no worker answers for in time, gets an Error, not a failure of the
 // whole command: inspect is for support staff during incidents too.
@@ -49,8 +50,10 @@ func queryTimelines(ctx context.Context, subs []string, query func(context.Conte
 
 // temporalQuery dials the Temporal service the worker uses (payflow's
 // configuration and Temporal's own environment) and returns a query of
-// subscription workflows, and the client to close.
-func temporalQuery(ctx context.Context) (func(context.Context, string) (workflows.SubscriptionView, error), io.Closer, string, error) {
+// subscription workflows, and the client to close. accounts names the
+// connected account of each subscription that has one (its workflow is
+// that account's, routing.WorkflowID).
+func temporalQuery(ctx context.Context, accounts map[string]string) (func(context.Context, string) (workflows.SubscriptionView, error), io.Closer, string, error) {
 	cfg, err := loadConfig()
 	if err != nil {
 		return nil, nil, "", err
@@ -69,7 +72,7 @@ func temporalQuery(ctx context.Context) (func(context.Context, string) (workflow
 	}
 	q := func(ctx context.Context, sub string) (workflows.SubscriptionView, error) {
 		var v workflows.SubscriptionView
-		res, err := c.QueryWorkflow(ctx, routing.SubscriptionID(sub), "", routing.QueryState)
+		res, err := c.QueryWorkflow(ctx, routing.WorkflowID(accounts[sub], routing.KindSubscription, sub), "", routing.QueryState)
 		if err == nil {
 			err = res.Get(&v)
 		}

@@ -9,6 +9,8 @@
 //	payflow reconcile  replay events from Stripe's Events API
 //	payflow quarantine list, show and replay events payflow could not interpret
 //	payflow config     print the effective configuration, secrets masked
+//	payflow emails preview  render every email (HTML, text, template data) into files to open in a browser
+//	payflow codec-server  the codec endpoints the Temporal Web UI and CLI decrypt payloads through
 package main
 
 import (
@@ -37,7 +39,11 @@ func commands() []command {
 		{"inspect", "show what the database knows about a customer", runInspect},
 		{"reconcile", "fetch missed events from Stripe's Events API and process them", runReconcile},
 		{"quarantine", "list, show and replay the events payflow could not interpret", runQuarantine},
+		{"subscription", "steer a subscription's run: retry, pause, resume, extend, end, grant/revoke access", runSubscription},
+		{"dispute", "steer a dispute's run: mark the evidence submitted", runDispute},
 		{"config", "print the effective configuration with secrets masked", runConfig},
+		{"emails", "preview every email payflow sends (HTML, text, SendGrid template data) in a browser", runEmails},
+		{"codec-server", "serve the codec endpoints the Temporal Web UI and CLI decrypt payloads through", runCodecServer},
 	}
 }
 
@@ -46,7 +52,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nUsage: payflow <command> [flags]   (payflow <command> -h for its flags)")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from the environment: payflow config lists it.")
 }

@@ -23,6 +23,7 @@ const (
 // portalEnv configures serve with billing portal links on.
 func portalEnv(t *testing.T, addr string) {
 	t.Setenv("STRIPE_WEBHOOK_SECRET", "whsec_serve_test_0123456789")
+	t.Setenv("PAYFLOW_PAYLOAD_KEYS", testPayloadKeys)
 	t.Setenv("TEMPORAL_ADDRESS", freeAddr(t)) // nothing listens: links need no Temporal
 	t.Setenv("TEMPORAL_NAMESPACE", "default")
 	t.Setenv("PAYFLOW_ADDR", addr)

@@ -27,7 +27,9 @@ const quarantineUsage = `Usage: payflow quarantine <command> [flags]
 
   list [-reason R] [-pending] [-limit N] [-json]   events kept in quarantine, newest first
   show [-json] <evt_id>                            one event: what payflow knows and its payload
-  replay <evt_id> | -all                           decode again with this binary; hand on what now decodes
+  replay <evt_id> | -all                           decode again with this binary and check it against this
+                                                   configuration (STRIPE_LIVEMODE, STRIPE_ACCOUNTS); hand on
+                                                   what now decodes and is accepted
 
 Every command takes -database (default $DATABASE_URL). replay also reaches
 Temporal (TEMPORAL_ADDRESS, …) to hand events on, exactly as reconcile does.
@@ -190,6 +192,7 @@ func runQuarantineShow(ctx context.Context, args []string, stdout io.Writer) err
 const (
 	replayHandedOn        = "replayed"          // decoded and handed on (or nothing left to do): marked replayed
 	replayUninterpretable = "uninterpretable"   // still: left in quarantine
+	replayNotAccepted     = "not_accepted"      // decodes, but the configuration still refuses it: left in quarantine
 	replayUndecodable     = "undecodable"       // this binary refuses it outright: left in quarantine
 	replayFailed          = "failed"            // the hand-off failed (Temporal): left, try again
 	replayAlready         = "already_replayed"  // marked replayed before: nothing done
@@ -211,9 +214,12 @@ func (r replayReport) String() string { return r.EventID + ": " + r.Outcome + ":
 // event ledger checked first), so a replay of an event already applied,
 // or replayed twice, dedupes; the row is then marked replayed with the
 // result. What is still uninterpretable, or does not decode at all, is
-// left as it is, and so is an event whose hand-off failed. The error is
-// the database's only.
-func replayQuarantined(ctx context.Context, st payflow.Store, handoff webhook.Handoff, eventID string, now time.Time) (replayReport, error) {
+// left as it is, and so is an event whose hand-off failed. An event that
+// decodes is held against accept, the acceptance of the configuration in
+// force now (STRIPE_LIVEMODE, STRIPE_ACCOUNTS), as the receiver would:
+// one still not accepted (livemode_mismatch, account_not_accepted) is left
+// too, with the reason. The error is the database's only.
+func replayQuarantined(ctx context.Context, st payflow.Store, handoff webhook.Handoff, accept webhook.Acceptance, eventID string, now time.Time) (replayReport, error) {
 	rep := replayReport{EventID: eventID}
 	q, err := st.GetQuarantined(ctx, eventID)
 	if errors.Is(err, payflow.ErrNotFound) {
@@ -240,6 +246,10 @@ func replayQuarantined(ctx context.Context, st payflow.Store, handoff webhook.Ha
 		// The row's payload names another event: never hand it on under
 		// this one's name.
 		rep.Outcome, rep.Result = replayUndecodable, fmt.Sprintf("payload is event %q, not %q", ev.ID, q.EventID)
+		return rep, nil
+	}
+	if u := accept.Check(ev); u != nil {
+		rep.Outcome, rep.Result = replayNotAccepted, u.Reason+": "+u.Detail
 		return rep, nil
 	}
 	res, err := handOff(ctx, st, handoff, ev)
@@ -286,6 +296,11 @@ func runQuarantineReplay(ctx context.Context, args []string, stdout io.Writer) e
 	if *database != "" {
 		cfg.DatabaseURL = *database
 	}
+	// Hand-offs write to Temporal: payloads encrypted as the receiver's
+	// (dev's key beside payflow dev).
+	if cfg = withDevPayloadKeys(cfg); cfg.RequirePayloadKeys() != nil {
+		return cfg.RequirePayloadKeys()
+	}
 	log := cfg.Logger(os.Stderr, "text")
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -314,15 +329,15 @@ func runQuarantineReplay(ctx context.Context, args []string, stdout io.Writer) e
 			ids = append(ids, pending[i].EventID)
 		}
 	}
-	return replayAll(ctx, st, handoff, ids, stdout, log)
+	return replayAll(ctx, st, handoff, cfg.Acceptance(), ids, stdout, log)
 }
 
 // replayAll replays ids, prints one line per event and a summary, and
 // fails when an event was not found or a hand-off failed.
-func replayAll(ctx context.Context, st payflow.Store, handoff webhook.Handoff, ids []string, stdout io.Writer, log *slog.Logger) error {
+func replayAll(ctx context.Context, st payflow.Store, handoff webhook.Handoff, accept webhook.Acceptance, ids []string, stdout io.Writer, log *slog.Logger) error {
 	counts := map[string]int{}
 	for _, id := range ids {
-		rep, err := replayQuarantined(ctx, st, handoff, id, time.Now())
+		rep, err := replayQuarantined(ctx, st, handoff, accept, id, time.Now())
 		if err != nil {
 			return err
 		}
@@ -333,8 +348,8 @@ func replayAll(ctx context.Context, st payflow.Store, handoff webhook.Handoff, i
 		}
 	}
 	if len(ids) != 1 {
-		fmt.Fprintf(stdout, "replayed %d, still uninterpretable %d, undecodable %d, failed %d\n",
-			counts[replayHandedOn], counts[replayUninterpretable], counts[replayUndecodable], counts[replayFailed])
+		fmt.Fprintf(stdout, "replayed %d, still uninterpretable %d, not accepted %d, undecodable %d, failed %d\n",
+			counts[replayHandedOn], counts[replayUninterpretable], counts[replayNotAccepted], counts[replayUndecodable], counts[replayFailed])
 	}
 	switch {
 	case counts[replayNotFound] > 0:

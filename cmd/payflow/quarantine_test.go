@@ -141,7 +141,7 @@ func TestReplayQuarantined(t *testing.T) {
 		{down, replayFailed, "hand-off to order/pi_down failed: temporal unavailable", &fakeHandoff{err: errors.New("temporal unavailable")}, false},
 		{"evt_nowhere", replayNotFound, "no such event", h, false},
 	} {
-		rep, err := replayQuarantined(ctx, db, tc.handoff, tc.id, now)
+		rep, err := replayQuarantined(ctx, db, tc.handoff, webhook.Acceptance{}, tc.id, now)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.id, err)
 		}
@@ -176,7 +176,7 @@ func TestReconcileQuarantines(t *testing.T) {
 			[]byte(`"invoice.paid"`), []byte(`"invoice.upcoming"`), 1),
 	}
 	h := &fakeHandoff{}
-	sum, err := reconcile(t.Context(), listerOf(events), db, h, time.Now().Add(-time.Hour), nil, quietLog)
+	sum, err := reconcile(t.Context(), listerOf(events), db, h, webhook.Acceptance{}, time.Now().Add(-time.Hour), nil, quietLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,9 +191,89 @@ func TestReconcileQuarantines(t *testing.T) {
 	}
 	// Quarantined before: a duplicate.
 	h.duplicate = true
-	sum, err = reconcile(t.Context(), listerOf(events[1:2]), db, h, time.Now().Add(-time.Hour), nil, quietLog)
+	sum, err = reconcile(t.Context(), listerOf(events[1:2]), db, h, webhook.Acceptance{}, time.Now().Add(-time.Hour), nil, quietLog)
 	if err != nil || sum != (ReconcileSummary{Found: 1, Duplicate: 1}) {
 		t.Errorf("second run: %+v, %v", sum, err)
+	}
+}
+
+// An event quarantined because the deployment did not accept it (a
+// connected account, the wrong mode) is replayed under the configuration
+// of the moment: still refused, it stays with the reason printed; once
+// accepted, it goes to its account's workflow.
+func TestReplayChecksAcceptance(t *testing.T) {
+	ctx := t.Context()
+	_, db := quarantineDB(t)
+	now := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+	build := func(o fixtures.Options) []byte {
+		b, err := fixtures.Build("customer.subscription.updated", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	connected := keep(t, db, build(fixtures.Options{SubscriptionID: "sub_acc", Account: "acct_Later"}), "customer.subscription.updated", now)
+	live := keep(t, db, build(fixtures.Options{SubscriptionID: "sub_live", Livemode: true}), "customer.subscription.updated", now)
+	h := &fakeHandoff{}
+	for _, tc := range []struct {
+		name, id string
+		accept   webhook.Acceptance
+		outcome  string
+		result   string
+	}{
+		{"platform only", connected, webhook.Acceptance{}, replayNotAccepted, "account_not_accepted: connected account acct_Later: STRIPE_ACCOUNTS is unset"},
+		{"another account listed", connected, webhook.Acceptance{Accounts: []string{"acct_Other"}}, replayNotAccepted, "account_not_accepted: connected account acct_Later is not in STRIPE_ACCOUNTS"},
+		{"test deployment", live, webhook.Acceptance{Livemode: webhook.LivemodeTest}, replayNotAccepted, "livemode_mismatch"},
+		{"account now listed", connected, webhook.Acceptance{Accounts: []string{"acct_Other", "acct_Later"}}, replayHandedOn, "delivered to acct_Later/subscription/sub_acc"},
+		{"any mode", live, webhook.Acceptance{Livemode: webhook.LivemodeAny}, replayHandedOn, "delivered to subscription/sub_live"},
+	} {
+		rep, err := replayQuarantined(ctx, db, h, tc.accept, tc.id, now)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if rep.Outcome != tc.outcome || !strings.Contains(rep.Result, tc.result) {
+			t.Errorf("%s: %s, want %s: …%s…", tc.name, rep, tc.outcome, tc.result)
+		}
+		q, err := db.GetQuarantined(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if marked := q.ReplayedAt != nil; marked != (tc.outcome == replayHandedOn) {
+			t.Errorf("%s: replayed_at %v after %s", tc.name, q.ReplayedAt, rep.Outcome)
+		}
+	}
+	if got := strings.Join(h.delivered, ","); got != "acct_Later/subscription/sub_acc,subscription/sub_live" {
+		t.Errorf("delivered %s", got)
+	}
+	// The printed line says why; still refused is no failure of the command.
+	var out bytes.Buffer
+	other := keep(t, db, build(fixtures.Options{SubscriptionID: "sub_acc2", Account: "acct_Never"}), "customer.subscription.updated", now)
+	if err := replayAll(ctx, db, h, webhook.Acceptance{}, []string{other}, &out, quietLog); err != nil {
+		t.Fatalf("replay of an event still not accepted failed the command: %v", err)
+	}
+	if want := other + ": not_accepted: account_not_accepted: connected account acct_Never"; !strings.Contains(out.String(), want) {
+		t.Errorf("replay printed %q, want …%s…", out.String(), want)
+	}
+}
+
+// reconcile holds the events it lists against the deployment's
+// acceptance: the wrong mode is quarantined as the receiver does.
+func TestReconcileQuarantinesTheWrongMode(t *testing.T) {
+	_, db := quarantineDB(t)
+	ev, err := fixtures.Build("payment_intent.succeeded", fixtures.Options{PaymentIntentID: "pi_live", Livemode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeHandoff{}
+	sum, err := reconcile(t.Context(), listerOf([][]byte{ev}), db, h, webhook.Acceptance{Livemode: webhook.LivemodeTest}, time.Now().Add(-time.Hour), nil, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum != (ReconcileSummary{Found: 1, Quarantined: 1}) || len(h.delivered) != 0 {
+		t.Fatalf("summary %+v, delivered %v", sum, h.delivered)
+	}
+	if len(h.quarantined) != 1 || h.quarantined[0].Reason != webhook.ReasonLivemodeMismatch || !h.quarantined[0].Livemode {
+		t.Fatalf("quarantined %+v", h.quarantined)
 	}
 }
 

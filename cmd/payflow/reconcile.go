@@ -74,9 +74,13 @@ type eventLister interface {
 }
 
 // reconcile feeds every listed event through the receiver's routing
-// (handOff). An event payflow cannot interpret is quarantined as the
-// receiver does (quarantine/<evt>, a duplicate when it is there already).
-func reconcile(ctx context.Context, lister eventLister, st payflow.Store, handoff webhook.Handoff, since time.Time, types []string, log *slog.Logger) (ReconcileSummary, error) {
+// (handOff). An event payflow cannot interpret, or one the deployment does
+// not accept (accept: a livemode other than the deployment's), is
+// quarantined as the receiver does (quarantine/<evt>, a duplicate when it
+// is there already). The lister reads Stripe's Events API without
+// Stripe-Account: the platform's own events only, never a connected
+// account's (their webhooks, and a replay, bring those).
+func reconcile(ctx context.Context, lister eventLister, st payflow.Store, handoff webhook.Handoff, accept webhook.Acceptance, since time.Time, types []string, log *slog.Logger) (ReconcileSummary, error) {
 	var sum ReconcileSummary
 	err := lister.ListEvents(ctx, since, types, func(raw []byte) error {
 		sum.Found++
@@ -88,6 +92,9 @@ func reconcile(ctx context.Context, lister eventLister, st payflow.Store, handof
 			sum.Failed++
 			log.Warn("reconcile: undecodable event", "error", err)
 			return nil
+		}
+		if u := accept.Check(ev); u != nil {
+			return reconcileQuarantine(ctx, &sum, handoff, raw, ev, u, log)
 		}
 		res, err := handOff(ctx, st, handoff, ev)
 		if err != nil {
@@ -137,7 +144,7 @@ func reconcileQuarantine(ctx context.Context, sum *ReconcileSummary, handoff web
 		sum.Duplicate++
 	default:
 		sum.Quarantined++
-		log.Error("reconcile: event not interpretable: quarantined (payflow quarantine show / replay)", "detail", u.Detail)
+		log.Error("reconcile: event quarantined (payflow quarantine show / replay)", "detail", u.Detail)
 	}
 	return nil
 }
@@ -168,6 +175,11 @@ func runReconcile(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
+	// It starts workflows and signals them: payloads encrypted as the
+	// receiver's (dev's key beside payflow dev).
+	if cfg = withDevPayloadKeys(cfg); cfg.RequirePayloadKeys() != nil {
+		return cfg.RequirePayloadKeys()
+	}
 	log := cfg.Logger(os.Stderr, "text")
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -180,7 +192,7 @@ func runReconcile(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer c.Close()
 	sum, err := reconcile(ctx, activities.NewStripeAPI(cfg.StripeAPIKey, cfg.StripeAPIBase), st,
-		&webhook.TemporalHandoff{Client: c, TaskQueue: cfg.TaskQueue}, time.Now().Add(-*since), types, log)
+		&webhook.TemporalHandoff{Client: c, TaskQueue: cfg.TaskQueue}, cfg.Acceptance(), time.Now().Add(-*since), types, log)
 	fmt.Fprintf(stdout, "found %d, new %d, duplicate %d, unhandled %d, failed %d, quarantined %d\n",
 		sum.Found, sum.New, sum.Duplicate, sum.Unhandled, sum.Failed, sum.Quarantined)
 	if err != nil {

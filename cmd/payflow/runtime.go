@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.opentelemetry.io/otel"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/payflow/payflow"
 	"github.com/payflow/payflow/activities"
+	"github.com/payflow/payflow/codec"
 	"github.com/payflow/payflow/config"
 	"github.com/payflow/payflow/internal/portallink"
 	"github.com/payflow/payflow/routing"
@@ -74,17 +76,24 @@ func newTelemetry() *telemetry {
 // and the config file profile), so the same binary reaches a local dev
 // server, a self-hosted cluster with mTLS, or Temporal Cloud.
 func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
-	opts, err := temporalOptions(cfg, log, metrics)
+	c, _, err := dialTemporalConn(ctx, cfg, log, metrics)
+	return c, err
+}
+
+// dialTemporalConn is dialTemporal that also says where it connected: the
+// namespace search attributes are registered in is that one.
+func dialTemporalConn(ctx context.Context, cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Client, config.TemporalConnection, error) {
+	opts, conn, err := resolvedTemporalOptions(cfg, log, metrics)
 	if err != nil {
-		return nil, err
+		return nil, conn, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := client.DialContext(dctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
+		return nil, conn, fmt.Errorf("connect to Temporal at %s (namespace %s; %s): %w", opts.HostPort, opts.Namespace, conn.AddressFrom, err)
 	}
-	return c, nil
+	return c, conn, nil
 }
 
 // lazyTemporal makes a client that connects on first use and, while
@@ -92,35 +101,61 @@ func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, metr
 // a back-off of at most 10 s): `payflow serve` starts and answers 503
 // until Temporal answers, instead of exiting.
 func lazyTemporal(cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
-	opts, err := temporalOptions(cfg, log, metrics)
+	c, _, err := lazyTemporalConn(cfg, log, metrics)
+	return c, err
+}
+
+// lazyTemporalConn is lazyTemporal that also says where it connects.
+func lazyTemporalConn(cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Client, config.TemporalConnection, error) {
+	opts, conn, err := resolvedTemporalOptions(cfg, log, metrics)
 	if err != nil {
-		return nil, err
+		return nil, conn, err
 	}
 	c, err := client.NewLazyClient(opts)
 	if err != nil {
-		return nil, fmt.Errorf("temporal client for %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
+		return nil, conn, fmt.Errorf("temporal client for %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
 	}
-	return c, nil
+	return c, conn, nil
 }
 
 // temporalOptions reads Temporal's client environment (envconfig) over
-// payflow's defaults.
+// payflow's defaults, with payflow's payload codec (codec.go): every
+// client payflow makes encrypts what it writes and reads what it wrote.
 func temporalOptions(cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Options, error) {
-	opts, err := envconfig.LoadDefaultClientOptions()
+	opts, _, err := resolvedTemporalOptions(cfg, log, metrics)
+	return opts, err
+}
+
+// resolvedTemporalOptions are temporalOptions and the connection they
+// start from: config.ResolveTemporal, the one resolver `payflow config`
+// prints too (address, namespace, TLS, API key and where each came from).
+// With tracing on (OTEL_*), Temporal's OpenTelemetry interceptor is on the
+// client and so on every worker made from it (tracing.go).
+func resolvedTemporalOptions(cfg config.Config, log *slog.Logger, metrics client.MetricsHandler) (client.Options, config.TemporalConnection, error) {
+	conn, err := config.ResolveTemporal(cfg, envconfig.EnvLookupOS)
 	if err != nil {
-		return opts, fmt.Errorf("temporal client configuration: %w", err)
+		return client.Options{}, conn, err
 	}
-	if opts.HostPort == "" {
-		opts.HostPort = cfg.TemporalAddress
+	opts := conn.Options
+	pc, err := payloadCodec(withDevPayloadKeys(cfg))
+	if err != nil {
+		return opts, conn, err
 	}
-	if opts.Namespace == "" {
-		opts.Namespace = cfg.TemporalNamespace
-	}
+	opts.DataConverter, opts.FailureConverter = codec.Converters(pc)
 	opts.Logger = sdklog.NewStructuredLogger(log.With("component", "temporal"))
 	if metrics != nil {
 		opts.MetricsHandler = metrics
 	}
-	return opts, nil
+	if cfg.Tracing.On {
+		ti, err := tracingInterceptor()
+		if err != nil {
+			return opts, conn, err
+		}
+		opts.Interceptors = append(opts.Interceptors, ti)
+	}
+	log.Debug("temporal connection", "address", conn.Address(), "address_from", conn.AddressFrom,
+		"namespace", conn.Namespace(), "namespace_from", conn.NamespaceFrom, "tls", conn.TLS(), "api_key", conn.APIKey())
+	return opts, conn, nil
 }
 
 // registerSearchAttributes adds StripeCustomerID, PayflowStatus and
@@ -181,7 +216,8 @@ func registerWorkflows(w worker.Registry) {
 }
 
 func newActivities(cfg config.Config, st payflow.Store, log *slog.Logger, reg prometheus.Registerer) *activities.Activities {
-	acts := &activities.Activities{Store: st, Policy: cfg.Dunning, AlertEmail: cfg.AlertEmail, Log: log}
+	acts := &activities.Activities{Store: st, Policy: cfg.Dunning, AlertEmail: cfg.AlertEmail, Log: log,
+		Email: emailSettings(cfg.Email)}
 	if reg != nil {
 		acts.Metrics = activities.NewMetrics(reg)
 	}
@@ -213,12 +249,16 @@ func newReceiver(cfg config.Config, c client.Client, log *slog.Logger, tel *tele
 		BodyLimit: cfg.WebhookMaxBody,
 		MaxConns:  cfg.WebhookMaxConns,
 		Ready:     readiness(c, nil),
+		Accept:    cfg.Acceptance(), // STRIPE_LIVEMODE, STRIPE_ACCOUNTS
 	}
 	if tel != nil {
 		srv.Metrics = webhook.NewMetrics(tel.reg)
 		srv.Gatherer = tel.reg
 	}
 	srv.Portal = newPortal(cfg, log)
+	if cfg.Tracing.On {
+		srv.Tracer = otel.Tracer(receiverTracerName) // the global provider startTracing installed
+	}
 	return srv
 }
 
@@ -293,12 +333,20 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.PortalLinks() && cfg.StripeAPIKey == "" {
 		return errors.New("STRIPE_API_KEY is not set: the receiver opens billing portal sessions with it (PAYFLOW_PUBLIC_URL, PAYFLOW_LINK_SECRET and STRIPE_BILLING_PORTAL_RETURN_URL are set)")
 	}
+	if err := cfg.RequirePayloadKeys(); err != nil {
+		return err
+	}
 	log := cfg.Logger(os.Stderr, "json")
 	tel := newTelemetry()
 	defer tel.closer.Close()
+	stopTracing, err := startTracing(ctx, cfg, "serve", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // last: after the receiver's in-flight requests
 	// Lazy: Temporal may be down at start (or come after the receiver in a
 	// deploy); webhooks get 503 and /readyz says why until it answers.
-	c, err := lazyTemporal(cfg, log, tel.handler)
+	c, conn, err := lazyTemporalConn(cfg, log, tel.handler)
 	if err != nil {
 		return err
 	}
@@ -309,9 +357,10 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer stopOps()
-	go watchTemporal(ctx, c, cfg.TemporalAddress, log)
+	go watchTemporal(ctx, c, conn.Address(), log)
 	app := srv.App()
-	log.Info("receiver listening", "addr", cfg.Addr, "path", webhook.Path, "metrics", cfg.MetricsAddr)
+	log.Info("receiver listening", "addr", cfg.Addr, "path", webhook.Path, "metrics", cfg.MetricsAddr,
+		"temporal", conn.Address(), "namespace", conn.Namespace())
 	return serveUntilDone(ctx, log, func() error { return app.Listen(cfg.Addr) }, func(sctx context.Context) error {
 		return app.ShutdownWithContext(sctx)
 	})
@@ -384,6 +433,9 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.RequirePayloadKeys(); err != nil {
+		return err
+	}
 	log := cfg.Logger(os.Stderr, "json")
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -392,7 +444,12 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	defer st.Close()
 	tel := newTelemetry()
 	defer tel.closer.Close()
-	c, err := dialTemporal(ctx, cfg, log, tel.handler)
+	stopTracing, err := startTracing(ctx, cfg, "worker", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // last: after the worker has stopped
+	c, conn, err := dialTemporalConn(ctx, cfg, log, tel.handler)
 	if err != nil {
 		return err
 	}
@@ -410,7 +467,8 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer w.Stop()
 	hs := &http.Server{Handler: workerMux(tel.reg, readiness(c, st)), ReadHeaderTimeout: 5 * time.Second}
-	log.Info("worker running", "task_queue", cfg.TaskQueue, "metrics", cfg.MetricsAddr)
+	log.Info("worker running", "task_queue", cfg.TaskQueue, "metrics", cfg.MetricsAddr,
+		"temporal", conn.Address(), "namespace", conn.Namespace())
 	return serveUntilDone(ctx, log, func() error {
 		err := hs.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -446,8 +504,14 @@ func runConfig(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg, err := config.FromEnv()
+	// The connection every client makes, by the resolver temporalOptions
+	// uses: what is printed is what is dialled.
+	conn, terr := config.ResolveTemporal(cfg, envconfig.EnvLookupOS)
+	if terr == nil {
+		cfg.Temporal = &conn
+	}
 	cfg.Print(stdout)
-	if err != nil {
+	if err = errors.Join(err, terr); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	return nil
@@ -475,14 +539,16 @@ func runMigrateAll(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := dialTemporal(ctx, cfg, cfg.Logger(os.Stderr, "text"), nil)
+	c, conn, err := dialTemporalConn(ctx, cfg, cfg.Logger(os.Stderr, "text"), nil)
 	if err != nil {
 		return fmt.Errorf("%w (use -no-temporal to migrate the database only)", err)
 	}
 	defer c.Close()
-	if err := registerSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+	// In the namespace the clients use: a profile's, when it names one.
+	if err := registerSearchAttributes(ctx, c, conn.Namespace()); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "search attributes StripeCustomerID, PayflowStatus, PayflowDunningStage registered")
+	fmt.Fprintf(stdout, "search attributes StripeCustomerID, PayflowStatus, PayflowDunningStage registered in namespace %s at %s\n",
+		conn.Namespace(), conn.Address())
 	return nil
 }

@@ -41,6 +41,7 @@ func TestServeStartsWithoutTemporal(t *testing.T) {
 	const secret = "whsec_serve_test_0123456789"
 	addr, opsAddr, temporal := freeAddr(t), freeAddr(t), freeAddr(t) // nothing listens on temporal
 	t.Setenv("STRIPE_WEBHOOK_SECRET", secret)
+	t.Setenv("PAYFLOW_PAYLOAD_KEYS", testPayloadKeys)
 	t.Setenv("TEMPORAL_ADDRESS", temporal)
 	t.Setenv("TEMPORAL_NAMESPACE", "default")
 	t.Setenv("PAYFLOW_ADDR", addr)
@@ -125,6 +126,7 @@ func TestServeRefusesABadMetricsAddress(t *testing.T) {
 	}
 	defer taken.Close()
 	t.Setenv("STRIPE_WEBHOOK_SECRET", "whsec_serve_test_0123456789")
+	t.Setenv("PAYFLOW_PAYLOAD_KEYS", testPayloadKeys)
 	t.Setenv("TEMPORAL_ADDRESS", freeAddr(t))
 	t.Setenv("PAYFLOW_ADDR", freeAddr(t))
 	t.Setenv("PAYFLOW_METRICS_ADDR", taken.Addr().String())

@@ -146,10 +146,12 @@ customer"). Read-only.
 	where := ""
 	if *withTemporal && len(view.Subscriptions) > 0 {
 		var subs []string
+		accounts := map[string]string{} // a connected account's subscription: acct_…/subscription/<id>
 		for _, sub := range view.Subscriptions {
 			subs = append(subs, sub.ID)
+			accounts[sub.ID] = sub.AccountID
 		}
-		query, closer, at, err := temporalQuery(ctx)
+		query, closer, at, err := temporalQuery(ctx, accounts)
 		where = at
 		if err != nil {
 			for _, id := range subs {

@@ -74,6 +74,8 @@ func runTrigger(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.PauseCollection, "pause-collection", "", "subscription pause_collection.behavior (keep_as_draft, mark_uncollectible, void)")
 	fs.BoolVar(&o.InvoicePayment, "invoice-payment", false, "the payment intent or charge paid -invoice (e.g. charge.refunded of a subscription invoice)")
 	fs.BoolVar(&o.NoProductMetadata, "no-product-metadata", false, "leave product out of the payment's metadata")
+	fs.StringVar(&o.Account, "account", "", "Stripe Connect: the connected account acct_… the event happened on (default: the platform's own event)")
+	fs.BoolVar(&o.Livemode, "livemode", false, "a live-mode event (default: test mode)")
 	print := fs.Bool("print", false, "print the event JSON instead of sending it")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -12,6 +12,16 @@
 // validates the body the way Mail Send does for the fields payflow uses
 // (400 with SendGrid's {"errors":[...]} list), answers 202 with an
 // X-Message-Id and an empty body, and records the accepted messages.
+//
+// Dynamic templates: a message with template_id names a dynamic
+// transactional template (d- and 32 hex digits; the fake knows no legacy
+// templates and refuses any other ID), carries its values in each
+// personalization's dynamic_template_data (a JSON object) and no content
+// (the template has it; the fake refuses content beside a dynamic
+// template, which is stricter than SendGrid, to keep payflow from sending
+// words the template would not show). dynamic_template_data without a
+// template_id is refused, as SendGrid does. Message.TemplateID and
+// TemplateData record what was accepted.
 package sendgridapi
 
 import (
@@ -42,7 +52,7 @@ type Message struct {
 	To, CC, BCC        []string
 	Subject            string
 	Text, HTML         string
-	TemplateID         string
+	TemplateID         string         // a dynamic template (d-…); then Subject, Text and HTML are empty
 	TemplateData       map[string]any // the first personalization's dynamic_template_data
 	CustomArgs         map[string]string
 	Categories         []string
@@ -449,6 +459,18 @@ func (m *mail) validate() []apiError {
 		add("personalizations", "The total number of recipients must be less than 1000. This includes all recipients defined within the to, cc, and bcc parameters, across each object that you include in the personalizations array.")
 	}
 
+	templateData := false
+	for _, p := range m.Personalizations {
+		templateData = templateData || p.DynamicTemplateData != nil
+	}
+	switch {
+	case m.TemplateID == "" && templateData:
+		add("template_id", "The template_id is required when using dynamic templates (dynamic_template_data).")
+	case m.TemplateID != "" && !dynamicTemplateID(m.TemplateID):
+		add("template_id", "The template_id must be a dynamic template ID: d- followed by 32 hexadecimal characters (got %q).", m.TemplateID)
+	case m.TemplateID != "" && len(m.Content) > 0:
+		add("content", "Content cannot be sent with a dynamic template (template_id %s): the template holds the subject and content, filled from dynamic_template_data.", m.TemplateID)
+	}
 	if m.TemplateID == "" {
 		if strings.TrimSpace(m.Subject) == "" && !everySubject {
 			add("subject", "The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.")
@@ -487,6 +509,21 @@ func (m *mail) validate() []apiError {
 		}
 	}
 	return errs
+}
+
+// dynamicTemplateID: d- and 32 hex digits, as SendGrid names dynamic
+// transactional templates.
+func dynamicTemplateID(id string) bool {
+	hex, ok := strings.CutPrefix(id, "d-")
+	if !ok || len(hex) != 32 {
+		return false
+	}
+	for _, c := range hex {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // validEmail accepts local@domain.tld without spaces or angle brackets.

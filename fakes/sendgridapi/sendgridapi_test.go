@@ -103,7 +103,7 @@ func TestSendWithGetRequest(t *testing.T) {
 	srv, url := start(t)
 	m := mail.NewV3Mail()
 	m.SetFrom(mail.NewEmail("", "billing@payflow.example"))
-	m.SetTemplateID("d-123") // a template supplies subject and content
+	m.SetTemplateID(templateID) // a template supplies subject and content
 	p := mail.NewPersonalization()
 	p.AddTos(mail.NewEmail("", "a@example.com"), mail.NewEmail("", "b@example.com"))
 	p.SetDynamicTemplateData("amount", "$20.00")
@@ -118,7 +118,7 @@ func TestSendWithGetRequest(t *testing.T) {
 		t.Fatalf("%v %d %s", err, res.StatusCode, res.Body)
 	}
 	got := srv.Messages()[0]
-	if !slices.Equal(got.To, []string{"a@example.com", "b@example.com"}) || got.TemplateID != "d-123" || got.TemplateData["amount"] != "$20.00" || got.CustomArgs["purpose"] != "dunning" {
+	if !slices.Equal(got.To, []string{"a@example.com", "b@example.com"}) || got.TemplateID != templateID || got.TemplateData["amount"] != "$20.00" || got.CustomArgs["purpose"] != "dunning" {
 		t.Errorf("message %+v", got)
 	}
 }

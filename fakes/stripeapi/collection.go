@@ -84,13 +84,14 @@ func renderCollection(m fixtures.Map, inv *Invoice) {
 // outcome left: the charge succeeds). A failure counts an attempt and
 // schedules the next one 3 days later, up to 4 attempts; a success pays
 // the invoice and brings a past_due subscription back to active. It
-// returns the invoices charged, sorted. Taken-over invoices
+// returns the invoices charged, sorted (a connected account's as
+// acct_…/<invoice>). Taken-over invoices
 // (auto_advance=false) are never charged here.
 func (s *Server) RunSmartRetries(now time.Time) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var charged []string
-	for id, inv := range s.invoices {
+	for id, inv := range s.invoices { // id: scoped to the invoice's account
 		if t := inv.nextAttempt(); t.IsZero() || t.After(now) {
 			continue
 		}
@@ -113,7 +114,7 @@ func (s *Server) RunSmartRetries(now time.Time) []string {
 			continue
 		}
 		inv.Status, inv.PaidAt = "paid", now
-		if sub := s.subs[inv.SubscriptionID]; sub != nil && slices.Contains([]string{"past_due", "unpaid", "incomplete"}, sub.Status) {
+		if sub := s.subs[scoped(inv.Account, inv.SubscriptionID)]; sub != nil && slices.Contains([]string{"past_due", "unpaid", "incomplete"}, sub.Status) {
 			sub.Status = "active"
 		}
 	}

@@ -12,7 +12,7 @@ import (
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	for _, e := range s.events {
-		if e.id == id {
+		if e.id == id && e.account == s.curAccount {
 			writeJSON(w, http.StatusOK, e.raw)
 			return
 		}
@@ -78,7 +78,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 
 	// Newest first; events with the same created second keep the order
 	// they were added in, later ones first.
-	events := slices.Clone(s.events)
+	// Only the events of the requesting account (Stripe-Account; none:
+	// the platform's own), as Stripe lists them.
+	events := slices.DeleteFunc(slices.Clone(s.events), func(e storedEvent) bool { return e.account != s.curAccount })
 	slices.SortFunc(events, func(a, b storedEvent) int {
 		if a.created != b.created {
 			return int(b.created - a.created)

@@ -13,7 +13,7 @@ import (
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	c, ok := s.customers[id]
+	c, ok := s.customers[s.key(id)]
 	if !ok {
 		s.missing(w, "customer", id)
 		return
@@ -30,7 +30,7 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
 // invoice looks up the path's invoice, writing the 404 when it is missing.
 func (s *Server) invoice(w http.ResponseWriter, r *http.Request) *Invoice {
 	id := r.PathValue("id")
-	inv, ok := s.invoices[id]
+	inv, ok := s.invoices[s.key(id)]
 	if !ok {
 		s.missing(w, "invoice", id)
 		return nil
@@ -73,10 +73,11 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.payAttempts[inv.ID]++
+	k := s.key(inv.ID)
+	s.payAttempts[k]++
 	outcome := PaySucceeds
-	if q := s.scripts[inv.ID]; len(q) > 0 {
-		outcome, s.scripts[inv.ID] = q[0], q[1:]
+	if q := s.scripts[k]; len(q) > 0 {
+		outcome, s.scripts[k] = q[0], q[1:]
 	}
 	def(&inv.PaymentIntentID, newID("pi_", 24))
 	inv.ChargeID = newID("ch_", 24)
@@ -94,7 +95,7 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inv.Status, inv.PaidAt, inv.DeclineCode = "paid", now, ""
-	if sub := s.subs[inv.SubscriptionID]; sub != nil && slices.Contains([]string{"past_due", "unpaid", "incomplete"}, sub.Status) {
+	if sub := s.subs[s.key(inv.SubscriptionID)]; sub != nil && slices.Contains([]string{"past_due", "unpaid", "incomplete"}, sub.Status) {
 		sub.Status = "active" // paying the open invoice brings the subscription back
 	}
 	writeJSON(w, http.StatusOK, renderInvoice(inv))
@@ -152,7 +153,7 @@ func renderInvoice(inv *Invoice) fixtures.Map {
 
 func (s *Server) subscription(w http.ResponseWriter, r *http.Request) *Subscription {
 	id := r.PathValue("id")
-	sub, ok := s.subs[id]
+	sub, ok := s.subs[s.key(id)]
 	if !ok {
 		s.missing(w, "subscription", id)
 	}

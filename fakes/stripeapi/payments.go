@@ -12,6 +12,7 @@ import (
 // invoice records). Zero fields get defaults on PutCharge: status
 // "succeeded", amount 2000, currency "usd", created now, a payment intent.
 type Charge struct {
+	Account                                    string // the connected account ("" the platform)
 	ID, CustomerID, PaymentIntentID, InvoiceID string
 	Amount, AmountRefunded                     int64
 	Currency, Status                           string
@@ -36,17 +37,17 @@ func (s *Server) PutCharge(c Charge) {
 	if s.charges == nil {
 		s.charges = map[string]*Charge{}
 	}
-	s.charges[c.ID] = &c
+	s.charges[scoped(c.Account, c.ID)] = &c
 }
 
 // findCharge returns the seeded charge, else the charge an invoice
 // records (its last payment attempt: succeeded once the invoice is paid).
 func (s *Server) findCharge(id string) (Charge, bool) {
-	if c, ok := s.charges[id]; ok {
+	if c, ok := s.charges[s.key(id)]; ok {
 		return *c, true
 	}
 	for _, inv := range s.invoices {
-		if inv.ChargeID == id {
+		if inv.ChargeID == id && inv.Account == s.curAccount {
 			status := "failed"
 			if inv.Status == "paid" {
 				status = "succeeded"
@@ -88,13 +89,13 @@ func (s *Server) getPaymentIntent(w http.ResponseWriter, r *http.Request) {
 	var c Charge
 	found := false
 	for _, ch := range s.charges {
-		if ch.PaymentIntentID == id {
+		if ch.PaymentIntentID == id && ch.Account == s.curAccount {
 			c, found = *ch, true
 			break
 		}
 	}
 	for _, inv := range s.invoices {
-		if !found && inv.PaymentIntentID == id {
+		if !found && inv.PaymentIntentID == id && inv.Account == s.curAccount {
 			c, found = Charge{ID: inv.ChargeID, PaymentIntentID: id, CustomerID: inv.CustomerID, InvoiceID: inv.ID,
 				Amount: inv.Amount, Currency: inv.Currency, Status: "failed", Created: inv.Created, DeclineCode: inv.DeclineCode}, true
 			if inv.Status == "paid" {

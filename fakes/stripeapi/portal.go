@@ -77,7 +77,7 @@ func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request) {
 		s.invalid(w, "customer", "parameter_missing", "Missing required param: customer.")
 		return
 	}
-	if _, ok := s.customers[cus]; !ok {
+	if _, ok := s.customers[s.key(cus)]; !ok {
 		// A missing object named by a parameter is a 400, not a 404.
 		s.invalid(w, "customer", "resource_missing", "No such customer: '%s'", cus)
 		return

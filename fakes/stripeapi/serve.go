@@ -46,13 +46,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 	}
 	r.Form, r.PostForm = form, form
 	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	account := strings.TrimSpace(r.Header.Get("Stripe-Account"))
 	requestID := newID("req_", 14)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.curAccount = account
 	out := httptest.NewRecorder()
 	replayed := false
-	entry := s.idempotency[key]
+	entry := s.idempotency[scoped(account, key)] // Stripe keeps keys per account
 	switch {
 	case !s.authenticate(out, r):
 	case s.refused(out, r):
@@ -76,7 +78,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 		s.curRequest = requestID
 		mux.ServeHTTP(out, r)
 		if r.Method == http.MethodPost && key != "" && (out.Code == http.StatusOK || out.Code == http.StatusPaymentRequired) {
-			s.idempotency[key] = &idemEntry{method: r.Method, path: r.URL.Path, form: form, requestID: requestID,
+			s.idempotency[scoped(account, key)] = &idemEntry{method: r.Method, path: r.URL.Path, form: form, requestID: requestID,
 				status: out.Code, header: out.Header().Clone(), body: out.Body.Bytes()}
 		}
 	}
@@ -92,7 +94,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 	w.WriteHeader(out.Code)
 	w.Write(out.Body.Bytes())
 	s.requests = append(s.requests, RecordedRequest{Method: r.Method, Path: r.URL.Path, IdempotencyKey: key,
-		Form: form, Status: out.Code, Replayed: replayed})
+		StripeAccount: account, Form: form, Status: out.Code, Replayed: replayed})
 }
 
 // authenticate accepts the key as Bearer auth or as the Basic auth user,

@@ -13,6 +13,15 @@
 // honour Idempotency-Key, and lists follow Stripe's pagination. Invoices
 // carry auto_advance (POST /v1/invoices/{id}) and next_payment_attempt;
 // RunSmartRetries plays Stripe's own automatic retries (collection.go).
+//
+// Stripe Connect: a request with a Stripe-Account header acts on that
+// connected account's objects, as Stripe's does. Objects are seeded for an
+// account with their Account field (PutCustomerIn for customers) and are
+// found only with that header (an invoice put for acct_A is a 404 with
+// Stripe-Account acct_B, and without the header); the same ID may exist in
+// several accounts. Idempotency keys are kept per account, events are
+// listed per account (an event's "account" field; none: the platform's),
+// and every request records its header (RecordedRequest.StripeAccount).
 package stripeapi
 
 import (
@@ -46,6 +55,7 @@ type Server struct {
 	idempotency  map[string]*idemEntry
 	requests     []RecordedRequest
 	curRequest   string    // the ID of the request being served
+	curAccount   string    // its Stripe-Account header: whose objects it sees
 	refusals     []refusal // Refuse
 	portal       portalState
 }
@@ -56,6 +66,9 @@ type Server struct {
 // created now, a payment intent for finalized invoices, product and price
 // IDs.
 type Invoice struct {
+	// Account is the connected account the invoice belongs to (""
+	// the platform): only requests with that Stripe-Account see it.
+	Account                                       string
 	ID, CustomerID, CustomerEmail, SubscriptionID string
 	Amount                                        int64 // amount_due
 	Currency, Status, BillingReason               string
@@ -87,6 +100,9 @@ type Invoice struct {
 // "usd", created now, current period ending a month after created, product
 // and price IDs.
 type Subscription struct {
+	// Account is the connected account the subscription belongs to (""
+	// the platform): only requests with that Stripe-Account see it.
+	Account                                       string
 	ID, CustomerID, Status                        string
 	CurrentPeriodEnd                              time.Time
 	CancelAtPeriodEnd                             bool
@@ -123,6 +139,7 @@ func PayDeclined(declineCode string) PayOutcome {
 type RecordedRequest struct {
 	Method, Path   string
 	IdempotencyKey string
+	StripeAccount  string              // the Stripe-Account header; "" for the platform
 	Form           map[string][]string // query and form body
 	Status         int
 	Replayed       bool // answered from the idempotency store
@@ -133,8 +150,22 @@ type customer struct {
 	created time.Time
 }
 
+// scoped is the key of an object (or script, or idempotency key) of
+// account: the ID itself for the platform's, acct_…/<id> for a connected
+// account's.
+func scoped(account, id string) string {
+	if account == "" {
+		return id
+	}
+	return account + "/" + id
+}
+
+// key scopes id to the account of the request being served.
+func (s *Server) key(id string) string { return scoped(s.curAccount, id) }
+
 type storedEvent struct {
 	id, typ string
+	account string // the event's connected account; "" the platform
 	created int64
 	pending int
 	seq     int
@@ -182,14 +213,18 @@ func (s *Server) SetStrictCancel(strict bool) {
 }
 
 // PutCustomer adds or replaces a customer; an empty email renders as null.
-func (s *Server) PutCustomer(id, email string) {
+func (s *Server) PutCustomer(id, email string) { s.PutCustomerIn("", id, email) }
+
+// PutCustomerIn adds or replaces a customer of a connected account ("":
+// the platform).
+func (s *Server) PutCustomerIn(account, id, email string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &customer{email: email, created: s.now()}
-	if old, ok := s.customers[id]; ok {
+	if old, ok := s.customers[scoped(account, id)]; ok {
 		c.created = old.created
 	}
-	s.customers[id] = c
+	s.customers[scoped(account, id)] = c
 }
 
 // PutInvoice adds or replaces an invoice, filling defaults.
@@ -222,7 +257,7 @@ func (s *Server) PutInvoice(inv Invoice) {
 	if inv.PeriodEnd.IsZero() {
 		inv.PeriodEnd = inv.Created.AddDate(0, 1, 0)
 	}
-	s.invoices[inv.ID] = &inv
+	s.invoices[scoped(inv.Account, inv.ID)] = &inv
 }
 
 // PutSubscription adds or replaces a subscription, filling defaults.
@@ -268,14 +303,17 @@ func (s *Server) PutSubscription(sub Subscription) {
 		def(&sub.CancellationReason, "cancellation_requested")
 	}
 	sub.Metadata = copyMap(sub.Metadata)
-	s.subs[sub.ID] = &sub
+	s.subs[scoped(sub.Account, sub.ID)] = &sub
 }
 
 // GetInvoice returns the invoice's current state.
-func (s *Server) GetInvoice(id string) (Invoice, bool) {
+func (s *Server) GetInvoice(id string) (Invoice, bool) { return s.GetInvoiceIn("", id) }
+
+// GetInvoiceIn returns the current state of a connected account's invoice.
+func (s *Server) GetInvoiceIn(account, id string) (Invoice, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inv, ok := s.invoices[id]
+	inv, ok := s.invoices[scoped(account, id)]
 	if !ok {
 		return Invoice{}, false
 	}
@@ -283,10 +321,14 @@ func (s *Server) GetInvoice(id string) (Invoice, bool) {
 }
 
 // GetSubscription returns the subscription's current state.
-func (s *Server) GetSubscription(id string) (Subscription, bool) {
+func (s *Server) GetSubscription(id string) (Subscription, bool) { return s.GetSubscriptionIn("", id) }
+
+// GetSubscriptionIn returns the current state of a connected account's
+// subscription.
+func (s *Server) GetSubscriptionIn(account, id string) (Subscription, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub, ok := s.subs[id]
+	sub, ok := s.subs[scoped(account, id)]
 	if !ok {
 		return Subscription{}, false
 	}
@@ -298,9 +340,15 @@ func (s *Server) GetSubscription(id string) (Subscription, bool) {
 // ScriptPay queues the outcomes of the next charge attempts on the invoice,
 // consumed one per attempt; once they run out, attempts succeed.
 func (s *Server) ScriptPay(invoiceID string, outcomes ...PayOutcome) {
+	s.ScriptPayIn("", invoiceID, outcomes...)
+}
+
+// ScriptPayIn is ScriptPay for a connected account's invoice.
+func (s *Server) ScriptPayIn(account, invoiceID string, outcomes ...PayOutcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.scripts[invoiceID] = append(s.scripts[invoiceID], outcomes...)
+	k := scoped(account, invoiceID)
+	s.scripts[k] = append(s.scripts[k], outcomes...)
 }
 
 // ScriptDecline records that the invoice's last payment attempt was
@@ -310,9 +358,14 @@ func (s *Server) ScriptPay(invoiceID string, outcomes ...PayOutcome) {
 // invoice gets a payment intent and a charge if it has none; their IDs
 // are returned for the event's fixture.
 func (s *Server) ScriptDecline(invoiceID, code string) (paymentIntentID, chargeID string) {
+	return s.ScriptDeclineIn("", invoiceID, code)
+}
+
+// ScriptDeclineIn is ScriptDecline for a connected account's invoice.
+func (s *Server) ScriptDeclineIn(account, invoiceID, code string) (paymentIntentID, chargeID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inv := s.invoices[invoiceID]
+	inv := s.invoices[scoped(account, invoiceID)]
 	if inv == nil {
 		return "", ""
 	}
@@ -327,10 +380,13 @@ func (s *Server) ScriptDecline(invoiceID, code string) (paymentIntentID, chargeI
 
 // PayAttempts returns how many charge attempts were made on the invoice;
 // idempotent replays and out-of-band payments are not attempts.
-func (s *Server) PayAttempts(invoiceID string) int {
+func (s *Server) PayAttempts(invoiceID string) int { return s.PayAttemptsIn("", invoiceID) }
+
+// PayAttemptsIn is PayAttempts for a connected account's invoice.
+func (s *Server) PayAttemptsIn(account, invoiceID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.payAttempts[invoiceID]
+	return s.payAttempts[scoped(account, invoiceID)]
 }
 
 // AddEvent stores a raw Stripe event (for example one built by
@@ -342,6 +398,7 @@ func (s *Server) AddEvent(raw []byte) error {
 		Type            string `json:"type"`
 		Created         int64  `json:"created"`
 		PendingWebhooks int    `json:"pending_webhooks"`
+		Account         string `json:"account"`
 	}
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return fmt.Errorf("stripeapi: event: %w", err)
@@ -357,7 +414,7 @@ func (s *Server) AddEvent(raw []byte) error {
 		}
 	}
 	s.events = append(s.events, storedEvent{
-		id: ev.ID, typ: ev.Type, created: ev.Created, pending: ev.PendingWebhooks,
+		id: ev.ID, typ: ev.Type, account: ev.Account, created: ev.Created, pending: ev.PendingWebhooks,
 		seq: len(s.events), raw: append(json.RawMessage(nil), raw...),
 	})
 	return nil
