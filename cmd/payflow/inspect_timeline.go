@@ -58,6 +58,7 @@ func temporalQuery(ctx context.Context, accounts map[string]string) (func(contex
 	if err != nil {
 		return nil, nil, "", err
 	}
+	cfg = withDevPayloadKeys(cfg) // the workflows' state is encrypted with the workers' keys
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts, err := temporalOptions(cfg, log, nil)
 	if err != nil {

@@ -85,6 +85,12 @@ func operate(ctx context.Context, kind, idForm string, args []string, stdout io.
 	if err != nil {
 		return err
 	}
+	// The update's input (who, why) is a payload like any other: encrypted
+	// with the workers' keys (dev's key beside payflow dev), and the answer
+	// can only be read with them.
+	if cfg = withDevPayloadKeys(cfg); cfg.RequirePayloadKeys() != nil {
+		return cfg.RequirePayloadKeys()
+	}
 	opts, err := temporalOptions(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		return err
