@@ -201,7 +201,7 @@ func ResolveTemporal(c Config, env envconfig.EnvLookup) (TemporalConnection, err
 	case len(tlsFrom) > 0:
 		t.TLSFrom = strings.Join(tlsFrom, ", ")
 	case t.apiKey:
-		t.TLSFrom = "turned on by the API key"
+		t.TLSFrom = "the API key"
 	}
 	t.grpcMeta = slices.Sorted(maps.Keys(prof.GRPCMeta))
 	t.Options = opts
@@ -275,12 +275,13 @@ func (t TemporalConnection) PrintTemporal(w io.Writer) {
 }
 
 // temporalAddress is TEMPORAL_ADDRESS as `payflow config` prints it: what
-// is dialled once the connection is resolved, with its source.
+// is dialled once the connection is resolved (its source is in the
+// Temporal connection section).
 func (c Config) temporalAddress() string {
 	if c.Temporal == nil {
 		return c.TemporalAddress
 	}
-	return c.Temporal.Address() + "   (from " + c.Temporal.AddressFrom + ")"
+	return c.Temporal.Address()
 }
 
 // temporalNamespace is TEMPORAL_NAMESPACE as `payflow config` prints it.
@@ -288,5 +289,5 @@ func (c Config) temporalNamespace() string {
 	if c.Temporal == nil {
 		return c.TemporalNamespace
 	}
-	return c.Temporal.Namespace() + "   (from " + c.Temporal.NamespaceFrom + ")"
+	return c.Temporal.Namespace()
 }

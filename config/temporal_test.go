@@ -91,12 +91,12 @@ func TestResolveTemporalMirrorsEnvconfig(t *testing.T) {
 			"localhost:7233", PayflowDefault + " (TEMPORAL_ADDRESS is set but empty", "payments", profile, true, false, false, "", ""},
 		{"TEMPORAL_PROFILE, an API key turns TLS on", mapEnv{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_PROFILE": "cloud"},
 			"payments.a1b2c.tmprl.cloud:7233", `profile "cloud" in ` + file, "payments.a1b2c", `profile "cloud" in ` + file, true, true, true,
-			`profile "cloud" in ` + file, "turned on by the API key"},
+			`profile "cloud" in ` + file, "the API key"},
 		{"TEMPORAL_TLS=false keeps the key and turns TLS off", mapEnv{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_PROFILE": "cloud", "TEMPORAL_TLS": "false"},
 			"payments.a1b2c.tmprl.cloud:7233", `profile "cloud" in ` + file, "payments.a1b2c", `profile "cloud" in ` + file, true, false, true,
 			`profile "cloud" in ` + file, "env TEMPORAL_TLS"},
 		{"API key from env", mapEnv{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_API_KEY": "from-env"},
-			"127.0.0.1:7999", profile, "payments", profile, true, true, true, "env TEMPORAL_API_KEY", "turned on by the API key"},
+			"127.0.0.1:7999", profile, "payments", profile, true, true, true, "env TEMPORAL_API_KEY", "the API key"},
 		{"empty TEMPORAL_CONFIG_FILE counts as unset", mapEnv{"TEMPORAL_CONFIG_FILE": "", "TEMPORAL_ADDRESS": "10.0.0.6:7233"},
 			"10.0.0.6:7233", "env TEMPORAL_ADDRESS", "", "", false, false, false, "", ""},
 	}
@@ -184,8 +184,9 @@ x-tenant = "sekrit-meta-value"
 	c.Print(&b)
 	out := b.String()
 	for _, want := range []string{
-		"TEMPORAL_ADDRESS             temporal.internal:7233   (from profile \"default\" in " + file + ")",
-		"TEMPORAL_NAMESPACE           payments   (from profile",
+		"TEMPORAL_ADDRESS             temporal.internal:7233\n",
+		"TEMPORAL_NAMESPACE           payments\n",
+		"  address      temporal.internal:7233     (from profile \"default\" in " + file + ")",
 		"Temporal connection",
 		"on, client certificate (mTLS), server name temporal.example.com",
 		"API key      set",

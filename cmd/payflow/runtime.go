@@ -207,7 +207,7 @@ func newWorker(c client.Client, cfg config.Config, st payflow.Store, log *slog.L
 	return w
 }
 
-func registerWorkflows(w worker.Registry) {
+func registerWorkflows(w worker.WorkflowRegistry) { // a worker, or a replayer
 	w.RegisterWorkflowWithOptions(workflows.OrderWorkflow, workflow.RegisterOptions{Name: routing.OrderWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.SubscriptionWorkflow, workflow.RegisterOptions{Name: routing.SubscriptionWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.DisputeWorkflow, workflow.RegisterOptions{Name: routing.DisputeWorkflowName})

@@ -42,8 +42,8 @@ func TestConfigShowsTheTemporalProfile(t *testing.T) {
 	}
 	src := `(from profile "default" in ` + file + ")"
 	for _, want := range []string{
-		"TEMPORAL_ADDRESS             127.0.0.1:7999   " + src,
-		"TEMPORAL_NAMESPACE           payments   " + src,
+		"TEMPORAL_ADDRESS             127.0.0.1:7999\n",
+		"TEMPORAL_NAMESPACE           payments\n",
 		"  address      127.0.0.1:7999             " + src,
 		"  namespace    payments                   " + src,
 		"  TLS          off (no TLS setting, no API key)",

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,9 +22,15 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/payflow/payflow/config"
 	"github.com/payflow/payflow/fakes/sendgridapi"
 	"github.com/payflow/payflow/fakes/stripeapi"
 	"github.com/payflow/payflow/fixtures"
@@ -167,8 +175,10 @@ func TestWebhookTraceReachesEveryActivity(t *testing.T) {
 	t.Setenv("DATABASE_URL", filepath.Join(t.TempDir(), "payflow.db"))
 	t.Setenv("LOG_LEVEL", "debug")
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp") // tracing on; the exporter below replaces OTLP
-	for _, v := range []string{"OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_SAMPLER"} {
+	for _, v := range []string{"OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+		"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
 		t.Setenv(v, "")
+		os.Unsetenv(v)
 	}
 	// The side effects' services: Stripe, SendGrid, the merchant's app.
 	stripe := stripeapi.New("sk_test_trace")
@@ -186,8 +196,12 @@ func TestWebhookTraceReachesEveryActivity(t *testing.T) {
 	t.Setenv("PROVISIONING_WEBHOOK_URL", app.URL)
 	t.Setenv("PROVISIONING_WEBHOOK_SECRET", "provisioning-secret-0123456789")
 
+	// The exporter gets each span as it ends; the recorder sees spans
+	// start, so a chain through a run still going (a subscription's) can
+	// be followed too.
 	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSpanProcessor(rec))
 	prev := otel.GetTracerProvider()
 	installTracing(tp)
 	t.Cleanup(func() { otel.SetTracerProvider(prev); _ = tp.Shutdown(context.Background()) })
@@ -225,6 +239,27 @@ func TestWebhookTraceReachesEveryActivity(t *testing.T) {
 	}
 	defer w.Stop()
 	srv := newReceiver(cfg, c, log, nil)
+	deliver := func(body []byte) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			req := httptest.NewRequest(http.MethodPost, webhook.Path, bytes.NewReader(body))
+			req.Header.Set("Stripe-Signature", fixtures.Sign(body, []string{secret}, time.Now()))
+			resp, err := srv.App().Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode == 200 {
+				return
+			}
+			// The search attributes just registered may take a moment
+			// to be usable (400 until then).
+			if time.Now().After(deadline) {
+				t.Fatalf("webhook answered %d\n%s", resp.StatusCode, logs.String())
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
 
 	const pi = "pi_traced_e2e"
 	body, err := fixtures.Build("payment_intent.succeeded", fixtures.Options{PaymentIntentID: pi, CustomerID: "cus_traced", Email: "jenny@example.com"})
@@ -233,30 +268,12 @@ func TestWebhookTraceReachesEveryActivity(t *testing.T) {
 	}
 	var ev struct{ ID string }
 	_ = json.Unmarshal(body, &ev)
-	req := httptest.NewRequest(http.MethodPost, webhook.Path, bytes.NewReader(body))
-	req.Header.Set("Stripe-Signature", fixtures.Sign(body, []string{secret}, time.Now()))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// The search attributes just registered may take a moment to be
-		// usable (400 until then).
-		resp, err := srv.App().Test(req, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook answered %d\n%s", resp.StatusCode, logs.String())
-		}
-		time.Sleep(500 * time.Millisecond)
-		req = httptest.NewRequest(http.MethodPost, webhook.Path, bytes.NewReader(body))
-		req.Header.Set("Stripe-Signature", fixtures.Sign(body, []string{secret}, time.Now()))
-	}
+	deliver(body)
 	wid := routing.WorkflowID("", routing.KindOrder, pi)
 	if err := c.GetWorkflow(ctx, wid, "").Get(ctx, nil); err != nil {
 		t.Fatalf("workflow %s: %v\n%s", wid, err, logs.String())
 	}
+	replayTraced(t, ctx, c, cfg, wid)
 
 	// Every span has ended once the run has completed (the run's span
 	// ends as the workflow function returns, before the task completes).
@@ -340,6 +357,54 @@ func TestWebhookTraceReachesEveryActivity(t *testing.T) {
 		}
 	}
 
+	// A Stripe API call: a failed renewal starts a dunning campaign, whose
+	// activities call Stripe (the invoice's decline, taking the invoice's
+	// collection over). The subscription's run goes on, so its span has
+	// not ended: the chain is followed through the spans started.
+	const sub, inv = "sub_traced", "in_traced"
+	stripe.PutSubscription(stripeapi.Subscription{ID: sub, CustomerID: "cus_traced", Status: "past_due"})
+	stripe.PutInvoice(stripeapi.Invoice{ID: inv, CustomerID: "cus_traced", SubscriptionID: sub, Amount: 2000, Currency: "usd",
+		Status: "open", BillingReason: "subscription_cycle", AttemptCount: 1})
+	failed, err := fixtures.Build("invoice.payment_failed", fixtures.Options{CustomerID: "cus_traced", SubscriptionID: sub, InvoiceID: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(failed)
+	started := func() map[trace.SpanID]sdktrace.ReadOnlySpan {
+		m := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+		for _, s := range rec.Started() {
+			m[s.SpanContext().SpanID()] = s
+		}
+		return m
+	}
+	stripeCalls := map[string]bool{"FetchDecline": true, "TakeOverInvoice": true}
+	var stripeSpan sdktrace.ReadOnlySpan
+	for deadline := time.Now().Add(30 * time.Second); stripeSpan == nil; time.Sleep(100 * time.Millisecond) {
+		for _, s := range rec.Ended() {
+			if name, ok := strings.CutPrefix(s.Name(), "RunActivity:"); ok && stripeCalls[name] {
+				stripeSpan = s
+			}
+		}
+		if stripeSpan == nil && time.Now().After(deadline) {
+			t.Fatalf("no Stripe-calling activity span after 30 s\n%s", logs.String())
+		}
+	}
+	all := started()
+	chain := []string{stripeSpan.Name()}
+	var top sdktrace.ReadOnlySpan = stripeSpan
+	for p := stripeSpan.Parent(); p.IsValid(); p = top.Parent() {
+		ps, ok := all[p.SpanID()]
+		if !ok {
+			t.Fatalf("%s: parent %s never started", strings.Join(chain, " ← "), p.SpanID())
+		}
+		top = ps
+		chain = append(chain, ps.Name())
+	}
+	t.Log(strings.Join(chain, " ← "))
+	if top.Name() != "POST "+webhook.Path || top.SpanContext().TraceID() != stripeSpan.SpanContext().TraceID() || len(chain) != 5 {
+		t.Errorf("the Stripe call's span does not descend from its webhook request: %s", strings.Join(chain, " ← "))
+	}
+
 	// The receiver's per-request line carries the trace's ID.
 	traceID := root.SpanContext.TraceID().String()
 	var found bool
@@ -371,4 +436,45 @@ func names(spans tracetest.SpanStubs) string {
 		n = append(n, s.Name)
 	}
 	return strings.Join(n, ", ")
+}
+
+// replayTraced checks that the history of a traced run carries the span in
+// its headers and replays on a worker with the tracing interceptor and on
+// one without: tracing adds headers, never commands, so it can be turned
+// on or off under running workflows.
+func replayTraced(t *testing.T, ctx context.Context, c client.Client, cfg config.Config, wid string) {
+	t.Helper()
+	hist := &historypb.History{}
+	it := c.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	start := hist.Events[0].GetWorkflowExecutionStartedEventAttributes()
+	if start.GetHeader().GetFields()["_tracer-data"] == nil {
+		t.Errorf("the run's start carries no span header: %v", start.GetHeader())
+	}
+	opts, err := temporalOptions(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, err := tracingInterceptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, icpts := range map[string][]interceptor.WorkerInterceptor{"without tracing": nil, "with tracing": {ti}} {
+		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+			DataConverter: opts.DataConverter, FailureConverter: opts.FailureConverter, Interceptors: icpts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		registerWorkflows(r)
+		// A copy each: a replay consumes the history it is given.
+		if err := r.ReplayWorkflowHistory(nil, proto.Clone(hist).(*historypb.History)); err != nil {
+			t.Errorf("traced history does not replay %s: %v", name, err)
+		}
+	}
 }
