@@ -57,6 +57,7 @@ type env struct {
 	sendgrid    *sendgridapi.Server
 	db          *store.DB
 	cmd         *exec.Cmd
+	exited      chan struct{} // closed when cmd has exited
 	output      *syncBuffer
 	// Payload encryption: the key payflow dev generated (PAYFLOW_PAYLOAD_KEYS
 	// form), its codec endpoint and its Web UI. sys.temporal decrypts at the
@@ -154,6 +155,49 @@ func run(m *testing.M) (int, error) {
 	sgURL, stopSG := sys.sendgrid.Start()
 	defer stopSG()
 
+	// The ports are picked free and bound a moment later by other
+	// processes: one taken meanwhile makes the dev server exit at once.
+	// Start again on fresh ports rather than fail the whole suite.
+	for attempt := 1; ; attempt++ {
+		err := startSystemDev(dir, stripeURL, sgURL)
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			return 0, err
+		}
+		fmt.Fprintf(os.Stderr, "integration: payflow dev attempt %d: %v; starting again on fresh ports\n--- its output ---\n%s\n",
+			attempt, err, tail(sys.output.String(), 3000))
+		stopDev()
+		sys.output = &syncBuffer{}
+		if err := os.RemoveAll(filepath.Join(dir, "state")); err != nil {
+			return 0, err
+		}
+	}
+	defer stopDev()
+	if err := usePayloadKeys(); err != nil {
+		return 0, err
+	}
+	interceptors, err := codecInterceptors(sys.payloadKeys)
+	if err != nil {
+		return 0, err
+	}
+	sys.temporal, err = client.Dial(client.Options{HostPort: sys.temporalAdr, Namespace: "default",
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(interceptors...)}}})
+	if err != nil {
+		return 0, err
+	}
+	defer sys.temporal.Close()
+	sys.db, err = store.Open(context.Background(), sys.dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer sys.db.Close()
+	return m.Run(), nil
+}
+
+// startSystemDev starts payflow dev on fresh ports and waits until it is ready.
+func startSystemDev(dir, stripeURL, sgURL string) error {
 	tport, uiport, addrPort, metricsPort, codecPort := freePort(), freePort(), freePort(), freePort(), freePort()
 	sys.temporalAdr = fmt.Sprintf("127.0.0.1:%d", tport)
 	sys.webhookURL = fmt.Sprintf("http://127.0.0.1:%d%s", addrPort, webhook.Path)
@@ -189,31 +233,11 @@ func run(m *testing.M) (int, error) {
 	sys.cmd.Stdout, sys.cmd.Stderr = sys.output, sys.output
 	sys.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := sys.cmd.Start(); err != nil {
-		return 0, err
+		return err
 	}
-	defer stopDev()
-	if err := waitReady(90 * time.Second); err != nil {
-		return 0, err
-	}
-	if err := usePayloadKeys(); err != nil {
-		return 0, err
-	}
-	interceptors, err := codecInterceptors(sys.payloadKeys)
-	if err != nil {
-		return 0, err
-	}
-	sys.temporal, err = client.Dial(client.Options{HostPort: sys.temporalAdr, Namespace: "default",
-		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(interceptors...)}}})
-	if err != nil {
-		return 0, err
-	}
-	defer sys.temporal.Close()
-	sys.db, err = store.Open(context.Background(), sys.dbURL)
-	if err != nil {
-		return 0, err
-	}
-	defer sys.db.Close()
-	return m.Run(), nil
+	sys.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(sys.cmd, sys.exited)
+	return waitReady(90 * time.Second)
 }
 
 func stopDev() {
@@ -221,21 +245,24 @@ func stopDev() {
 		return
 	}
 	_ = sys.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = sys.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-sys.exited:
 	case <-time.After(20 * time.Second):
 		_ = syscall.Kill(-sys.cmd.Process.Pid, syscall.SIGKILL)
+		<-sys.exited
 	}
+	// Nothing of its process group (the Temporal dev server) outlives it.
+	_ = syscall.Kill(-sys.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 func waitReady(within time.Duration) error {
 	deadline := time.Now().Add(within)
 	readyz := strings.TrimSuffix(sys.webhookURL, webhook.Path) + "/readyz"
 	for time.Now().Before(deadline) {
-		if sys.cmd.ProcessState != nil {
-			return errors.New("payflow dev exited early")
+		select {
+		case <-sys.exited:
+			return errors.New("payflow dev exited before it was ready")
+		default:
 		}
 		resp, err := http.Get(readyz)
 		if err == nil {
