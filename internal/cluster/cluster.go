@@ -134,6 +134,31 @@ type Cluster struct {
 
 var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
+// databaseDefaults fills in and checks where the cluster's databases are.
+func (o *Options) databaseDefaults() error {
+	if o.PGHost == "" {
+		o.PGHost = "127.0.0.1"
+	}
+	if o.PGPort == 0 {
+		o.PGPort = 5432
+	}
+	if o.PGUser == "" {
+		o.PGUser = "postgres"
+	}
+	if o.Database == "" {
+		o.Database = "payflow_temporal"
+	}
+	if o.VisibilityDatabase == "" {
+		o.VisibilityDatabase = o.Database + "_visibility"
+	}
+	for _, n := range []string{o.Database, o.VisibilityDatabase} {
+		if !dbName.MatchString(n) {
+			return fmt.Errorf("cluster: database name %q: lower-case letters, digits and _ only", n)
+		}
+	}
+	return nil
+}
+
 func (o *Options) defaults() error {
 	if o.Dir == "" {
 		return errors.New("cluster: Options.Dir is required")
@@ -154,25 +179,8 @@ func (o *Options) defaults() error {
 			return fmt.Errorf("cluster: %w (run `make cluster-tools`: Temporal server %s from the Go module proxy)", err, deploytemporal.ServerVersion)
 		}
 	}
-	if o.PGHost == "" {
-		o.PGHost = "127.0.0.1"
-	}
-	if o.PGPort == 0 {
-		o.PGPort = 5432
-	}
-	if o.PGUser == "" {
-		o.PGUser = "postgres"
-	}
-	if o.Database == "" {
-		o.Database = "payflow_temporal"
-	}
-	if o.VisibilityDatabase == "" {
-		o.VisibilityDatabase = o.Database + "_visibility"
-	}
-	for _, n := range []string{o.Database, o.VisibilityDatabase} {
-		if !dbName.MatchString(n) {
-			return fmt.Errorf("cluster: database name %q: lower-case letters, digits and _ only", n)
-		}
+	if err := o.databaseDefaults(); err != nil {
+		return err
 	}
 	if o.Database == o.VisibilityDatabase {
 		return errors.New("cluster: Database and VisibilityDatabase must differ")

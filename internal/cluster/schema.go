@@ -134,25 +134,8 @@ func sqlTool(ctx context.Context, o *Options, db string, args ...string) error {
 // stopped; PostgreSQL refuses to drop a database in use.
 func DropDatabases(ctx context.Context, opts Options) error {
 	o := opts
-	if o.PGHost == "" {
-		o.PGHost = "127.0.0.1"
-	}
-	if o.PGPort == 0 {
-		o.PGPort = 5432
-	}
-	if o.PGUser == "" {
-		o.PGUser = "postgres"
-	}
-	if o.Database == "" {
-		o.Database = "payflow_temporal"
-	}
-	if o.VisibilityDatabase == "" {
-		o.VisibilityDatabase = o.Database + "_visibility"
-	}
-	for _, n := range []string{o.Database, o.VisibilityDatabase} {
-		if !dbName.MatchString(n) {
-			return fmt.Errorf("cluster: database name %q: lower-case letters, digits and _ only", n)
-		}
+	if err := o.databaseDefaults(); err != nil {
+		return err
 	}
 	admin, err := openAdmin(ctx, &o)
 	if err != nil {
