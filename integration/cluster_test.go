@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/payflow/payflow/internal/syncbuf"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -83,7 +84,7 @@ func TestClusterSmoke(t *testing.T) {
 	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	progress := &syncBuffer{}
+	progress := &syncbuf.Buffer{}
 	opts.Progress = progress
 	c, err := cluster.Start(ctx, opts)
 	if err != nil {
@@ -137,10 +138,10 @@ func TestClusterSmoke(t *testing.T) {
 	if out, err := runPayflow(t, env, "migrate"); err != nil || !strings.Contains(out, "search attributes") {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	start := func(name string, opsPort int) (*exec.Cmd, *syncBuffer) {
+	start := func(name string, opsPort int) (*exec.Cmd, *syncbuf.Buffer) {
 		cmd := exec.Command(sys.bin, name)
 		cmd.Env = append(append(os.Environ(), env...), fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", opsPort))
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/payflow/payflow/internal/syncbuf"
 	"net"
 	"net/http"
 	"os"
@@ -24,7 +25,7 @@ import (
 type devProcess struct {
 	cmd      *exec.Cmd
 	exited   chan error // the process's Wait, started by launchDev
-	out      *syncBuffer
+	out      *syncbuf.Buffer
 	url      string
 	temporal string
 }
@@ -59,7 +60,7 @@ func startFreshDev(t *testing.T, dir string) (p *devProcess, tport, uiport, port
 // launchDev starts payflow dev and waits until it is ready, or until it
 // exits (with its output in the error).
 func launchDev(dir string, tport, uiport, port int) (*devProcess, error) {
-	p := &devProcess{out: &syncBuffer{}, url: fmt.Sprintf("http://127.0.0.1:%d", port), temporal: fmt.Sprintf("127.0.0.1:%d", tport)}
+	p := &devProcess{out: &syncbuf.Buffer{}, url: fmt.Sprintf("http://127.0.0.1:%d", port), temporal: fmt.Sprintf("127.0.0.1:%d", tport)}
 	p.cmd = exec.Command(sys.bin, "dev", "-dir", dir, "-temporal", temporalBin(), "-temporal-port", fmt.Sprint(tport),
 		"-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	p.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=", "PAYFLOW_PAYLOAD_KEYS=")
@@ -194,13 +195,13 @@ func TestDevRestartKeepsWorkflows(t *testing.T) {
 // devRun is a `payflow dev` expected to stop during start-up.
 type devRun struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan error
 }
 
 func startDevRun(t *testing.T, temporal string, tport, uiport int) *devRun {
 	t.Helper()
-	r := &devRun{out: &syncBuffer{}, done: make(chan error, 1)}
+	r := &devRun{out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	r.cmd = exec.Command(sys.bin, "dev", "-dir", t.TempDir(), "-temporal", temporal, "-temporal-port", fmt.Sprint(tport),
 		"-ui-port", fmt.Sprint(uiport), "-addr", fmt.Sprintf("127.0.0.1:%d", freePort()))
 	r.cmd.Env = append(os.Environ(), "STRIPE_WEBHOOK_SECRET=", "DATABASE_URL=", "STRIPE_API_KEY=", "SENDGRID_API_KEY=", "PAYFLOW_PAYLOAD_KEYS=")

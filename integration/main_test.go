@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/payflow/payflow/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,7 +58,7 @@ type env struct {
 	db          *store.DB
 	cmd         *exec.Cmd
 	exited      chan struct{} // closed when cmd has exited
-	output      *syncBuffer
+	output      *syncbuf.Buffer
 	// Payload encryption: the key payflow dev generated (PAYFLOW_PAYLOAD_KEYS
 	// form), its codec endpoint and its Web UI. sys.temporal decrypts at the
 	// gRPC layer with that key, so tests read histories and queries in the
@@ -69,23 +69,6 @@ type env struct {
 }
 
 var sys *env
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -141,7 +124,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	sys = &env{dir: dir, bin: filepath.Join(dir, "payflow"), output: &syncBuffer{}}
+	sys = &env{dir: dir, bin: filepath.Join(dir, "payflow"), output: &syncbuf.Buffer{}}
 	build := exec.Command("go", "build", "-o", sys.bin, "./cmd/payflow")
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
@@ -169,7 +152,7 @@ func run(m *testing.M) (int, error) {
 		fmt.Fprintf(os.Stderr, "integration: payflow dev attempt %d: %v; starting again on fresh ports\n--- its output ---\n%s\n",
 			attempt, err, tail(sys.output.String(), 3000))
 		stopDev()
-		sys.output = &syncBuffer{}
+		sys.output = &syncbuf.Buffer{}
 		if err := os.RemoveAll(filepath.Join(dir, "state")); err != nil {
 			return 0, err
 		}

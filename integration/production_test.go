@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/payflow/payflow/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
@@ -40,10 +41,10 @@ func TestServeAndWorkerOnPostgres(t *testing.T) {
 	if out, err := runPayflow(t, env, "migrate"); err != nil {
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
-	start := func(name string, extra ...string) (*exec.Cmd, *syncBuffer) {
+	start := func(name string, extra ...string) (*exec.Cmd, *syncbuf.Buffer) {
 		cmd := exec.Command(sys.bin, name)
 		cmd.Env = append(append(os.Environ(), env...), extra...)
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

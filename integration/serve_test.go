@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"github.com/payflow/payflow/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
@@ -28,7 +29,7 @@ func TestServeWaitsForTemporal(t *testing.T) {
 	serve.Env = append(os.Environ(), fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", tport), "TEMPORAL_NAMESPACE=default",
 		"TEMPORAL_TASK_QUEUE=payflow-serve-waits", "STRIPE_WEBHOOK_SECRET="+webhookSecret,
 		fmt.Sprintf("PAYFLOW_ADDR=127.0.0.1:%d", port), fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", metricsPort))
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	serve.Stdout, serve.Stderr = out, out
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -98,7 +99,7 @@ func TestServeWaitsForTemporal(t *testing.T) {
 		"--search-attribute", routing.CustomerIDKey.GetName()+"=Keyword",
 		"--search-attribute", routing.StatusKey.GetName()+"=Keyword",
 		"--search-attribute", routing.DunningStageKey.GetName()+"=Keyword")
-	devOut := &syncBuffer{}
+	devOut := &syncbuf.Buffer{}
 	dev.Stdout, dev.Stderr = devOut, devOut
 	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := dev.Start(); err != nil {

@@ -196,7 +196,7 @@ func TestWriteCheckPostgresReadOnly(t *testing.T) {
 		if on {
 			v = "on"
 		}
-		// This session must be writable to change the setting back.
+		// This connection must be writable to change the setting back.
 		if _, err := conn.ExecContext(ctx, "SET default_transaction_read_only = off"); err != nil {
 			t.Fatal(err)
 		}

@@ -1,14 +1,13 @@
 package webhook_test
 
 import (
-	"bytes"
+	"github.com/payflow/payflow/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,29 +25,11 @@ const (
 	portalReturn    = "https://app.example.com/account"
 )
 
-// syncBuffer is a log sink the server's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type portalRig struct {
 	*live
 	stripe *stripeapi.Server
 	signer *portallink.Signer
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 // startPortal runs the receiver, with billing portal links on, on a real
@@ -68,7 +49,7 @@ func startPortal(t *testing.T, stripeBase string) *portalRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	l := startLive(t, func(s *webhook.Server) {
 		s.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		s.Portal = &webhook.Portal{

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/payflow/payflow/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,24 +39,6 @@ import (
 	"github.com/payflow/payflow/webhook"
 )
 
-// lockedBuffer is a log sink written by many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // devTemporal starts the pinned CLI's dev server (in memory, no UI) with
 // the given namespaces and returns its address; the test is skipped
 // without the CLI (`make test` installs it), as the integration tests are.
@@ -79,7 +61,7 @@ func devTemporal(t *testing.T, namespaces ...string) string {
 		args = append(args, "--namespace", ns)
 	}
 	cmd := exec.Command(bin, args...)
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -215,7 +197,7 @@ func TestWebhookTraceReachesEveryActivity(t *testing.T) {
 	if !cfg.Tracing.On {
 		t.Fatalf("tracing off: %s", cfg.Tracing.Why)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := cfg.Logger(logs, "json")
 	if _, err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
 		t.Fatal(err)
