@@ -1,7 +1,5 @@
 package billing
 
-import "fmt"
-
 // Retry when the customer fixes the card.
 //
 // A change of the customer's payment method — customer.updated with a new
@@ -69,11 +67,9 @@ func (st *subStep) paymentMethodUpdated(ev Event) {
 			st.note("payment method %s: invoice %s retries once Stripe hands it over", ev.PaymentMethod, c.InvoiceID)
 			st.retime(c)
 		default:
-			c.HardDecline, c.ActionRequired, c.NextRetryAt = false, false, nil
-			c.ChargePending = c.Attempts + 1
+			c.HardDecline, c.ActionRequired = false, false
 			st.note("payment method %s (%s): invoice %s retried now", ev.PaymentMethod, ev.Type, c.InvoiceID)
-			st.emit(RetryCharge{SubscriptionID: s.ID, InvoiceID: c.InvoiceID, Attempt: c.ChargePending,
-				IdempotencyKey: fmt.Sprintf("%s/%s/retry-%d", s.Source(), c.InvoiceID, c.ChargePending)})
+			st.charge(c)
 			st.retime(c)
 		}
 	}

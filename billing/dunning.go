@@ -268,3 +268,12 @@ func (st *subStep) hardDecline(c *Campaign) {
 	st.email(c.InvoiceID+"/hard-decline", PurposeDunningHardDecline, st.campaignVars(c))
 	st.retime(c)
 }
+
+// charge starts the campaign's next retry: RetryCharge with the next
+// attempt number, whose idempotency key <workflow>/<invoice>/retry-<n> is
+// new for every attempt (a scheduled retry, a new card, an operator's).
+func (st *subStep) charge(c *Campaign) {
+	c.ChargePending, c.NextRetryAt = c.Attempts+1, nil
+	st.emit(RetryCharge{SubscriptionID: st.s.ID, InvoiceID: c.InvoiceID, Attempt: c.ChargePending,
+		IdempotencyKey: fmt.Sprintf("%s/%s/retry-%d", st.s.Source(), c.InvoiceID, c.ChargePending)})
+}

@@ -161,10 +161,8 @@ func ApplyOperation(s Subscription, op Operation, now time.Time) (Subscription, 
 		c, _ := s.operatorCampaign(op.InvoiceID)
 		switch op.Action {
 		case OpRetryNow:
-			c.HardDecline, c.ActionRequired, c.NextRetryAt = false, false, nil
-			c.ChargePending = c.Attempts + 1
-			st.emit(RetryCharge{SubscriptionID: s.ID, InvoiceID: c.InvoiceID, Attempt: c.ChargePending,
-				IdempotencyKey: fmt.Sprintf("%s/%s/retry-%d", s.Source(), c.InvoiceID, c.ChargePending)})
+			c.HardDecline, c.ActionRequired = false, false
+			st.charge(c)
 			done = fmt.Sprintf("invoice %s retried now (attempt %d)", c.InvoiceID, c.ChargePending)
 		case OpPause:
 			at := st.now

@@ -21,9 +21,7 @@ func FireSubscriptionTimer(s Subscription, t Timer, now time.Time) (Subscription
 		if c.NextRetryAt == nil || now.Before(*c.NextRetryAt) || c.ChargePending != 0 || c.TakeoverPending {
 			return s, nil
 		}
-		c.ChargePending, c.NextRetryAt = c.Attempts+1, nil
-		st.emit(RetryCharge{SubscriptionID: s.ID, InvoiceID: c.InvoiceID, Attempt: c.ChargePending,
-			IdempotencyKey: fmt.Sprintf("%s/%s/retry-%d", s.Source(), c.InvoiceID, c.ChargePending)})
+		st.charge(c)
 	case TimerGrace:
 		if c.Suspended || c.SuspendPending || now.Before(c.GraceEndsAt) {
 			return s, nil
