@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/payflow/payflow/billing"
+	"github.com/payflow/payflow/config"
 	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/workflows"
 )
@@ -59,15 +60,7 @@ func temporalQuery(ctx context.Context, accounts map[string]string) (func(contex
 		return nil, nil, "", err
 	}
 	cfg = withDevPayloadKeys(cfg) // the workflows' state is encrypted with the workers' keys
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts, err := temporalOptions(cfg, log, nil)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	where := opts.HostPort + " namespace " + opts.Namespace
-	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	c, err := client.DialContext(dctx, opts)
+	c, where, err := dialAsCLI(ctx, cfg, "", 3*time.Second)
 	if err != nil {
 		return nil, nil, where, err
 	}
@@ -80,6 +73,28 @@ func temporalQuery(ctx context.Context, accounts map[string]string) (func(contex
 		return v, err
 	}
 	return q, closerFunc(c.Close), where, nil
+}
+
+// dialAsCLI connects a command-line tool to the Temporal service the
+// workers use (payflow's configuration and Temporal's environment), with
+// cfg's payload keys; identity, when set, is the client identity Temporal
+// records with what the tool does. It returns where it connected.
+func dialAsCLI(ctx context.Context, cfg config.Config, identity string, timeout time.Duration) (client.Client, string, error) {
+	opts, err := temporalOptions(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if identity != "" {
+		opts.Identity = identity
+	}
+	where := opts.HostPort + " namespace " + opts.Namespace
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := client.DialContext(dctx, opts)
+	if err != nil {
+		return nil, where, err
+	}
+	return c, where, nil
 }
 
 type closerFunc func()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/user"
 	"strings"
@@ -91,16 +90,9 @@ func operate(ctx context.Context, kind, idForm string, args []string, stdout io.
 	if cfg = withDevPayloadKeys(cfg); cfg.RequirePayloadKeys() != nil {
 		return cfg.RequirePayloadKeys()
 	}
-	opts, err := temporalOptions(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	c, where, err := dialAsCLI(ctx, cfg, "payflow-cli "+*by, 10*time.Second)
 	if err != nil {
-		return err
-	}
-	opts.Identity = "payflow-cli " + *by
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	c, err := client.DialContext(dctx, opts)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+		return fmt.Errorf("connect to Temporal (%s): %w", where, err)
 	}
 	defer c.Close()
 	uctx, cancel := context.WithTimeout(ctx, *timeout)
