@@ -10,19 +10,43 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/payflow/payflow/fixtures"
+	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/webhook"
 )
 
-// event is one distinct payment_intent.succeeded of a burst, with its own
-// customer and address, so its receipt is told apart from every other.
+// event is one distinct event of a burst: a payment_intent.succeeded with
+// its own customer and address, so its receipt is told apart from every
+// other; or (a storm, Topology.Subscriptions) an invoice.paid of one of a
+// few subscriptions, each of whose invoices has a receipt of its own.
 type event struct {
 	PI, Customer, Email string
+	Sub, Invoice        string // an invoice.paid: PI is empty
 	Payload             []byte
+}
+
+// isInvoice says whether e is a subscription's invoice.paid.
+func (e *event) isInvoice() bool { return e.Invoice != "" }
+
+// receiptKey is the dedupe key of the one email the event must cause.
+func (e *event) receiptKey() string {
+	if e.isInvoice() {
+		return routing.SubscriptionID(e.Sub) + "/invoice/" + e.Invoice + "/receipt"
+	}
+	return routing.OrderID(e.PI) + "/receipt"
+}
+
+// name is the event's object, for reports.
+func (e *event) name() string {
+	if e.isInvoice() {
+		return e.Invoice
+	}
+	return e.PI
 }
 
 func newSecret() string {
@@ -46,9 +70,44 @@ func newTag() string {
 // ASCII).
 func piPrefix(tag string) string { return "pi_ch" + tag }
 
-func buildEvents(n int, tag string, now time.Time) ([]event, error) {
+// invoicePrefix is the invoice ID prefix of a burst.
+func invoicePrefix(tag string) string { return "in_ch" + tag }
+
+// buildEvents makes n distinct events: subs×invoices invoice.paid (each
+// subscription's first invoice creates it, the others renew it) and the
+// rest payment_intent.succeeded.
+func buildEvents(n int, tag string, now time.Time, subs, invoices int) ([]event, error) {
+	if subs*invoices > n {
+		return nil, fmt.Errorf("%d subscriptions × %d invoices is more than the %d events of the burst", subs, invoices, n)
+	}
 	evs := make([]event, n)
-	for i := range evs {
+	k := 0
+	for s := range subs {
+		for j := range invoices {
+			e := event{
+				Sub:      fmt.Sprintf("sub_ch%s%04d", tag, s),
+				Invoice:  fmt.Sprintf("%s%04d_%02d", invoicePrefix(tag), s, j),
+				Customer: fmt.Sprintf("cus_chs%s%04d", tag, s),
+				Email:    fmt.Sprintf("chaos-sub-%s-%d@example.com", tag, s),
+			}
+			reason := "subscription_cycle"
+			if j == 0 {
+				reason = "subscription_create"
+			}
+			var err error
+			e.Payload, err = fixtures.Build("invoice.paid", fixtures.Options{
+				SubscriptionID: e.Sub, InvoiceID: e.Invoice, CustomerID: e.Customer, Email: e.Email,
+				ProductID: "prod_chaos", BillingReason: reason,
+				// Later invoices of a subscription were created later.
+				Created: now.Add(-time.Duration(invoices-j) * time.Hour)})
+			if err != nil {
+				return nil, err
+			}
+			evs[k] = e
+			k++
+		}
+	}
+	for i := k; i < n; i++ {
 		e := event{
 			PI:       fmt.Sprintf("%s%06d", piPrefix(tag), i),
 			Customer: fmt.Sprintf("cus_ch%s%06d", tag, i),
@@ -65,14 +124,40 @@ func buildEvents(n int, tag string, now time.Time) ([]event, error) {
 	return evs, nil
 }
 
+// delivery is one delivery of an event as Stripe makes it: retried until
+// acknowledged. A storm delivers each event several times over, each copy
+// a delivery of its own.
+type delivery struct {
+	event, copy int
+}
+
+// schedule is the order of first deliveries: every event copies times, in
+// event order, or shuffled with seed (the copies of one event then arrive
+// anywhere in the burst, and a subscription's invoices in any order).
+func schedule(n, copies int, shuffle bool, seed uint64) []delivery {
+	out := make([]delivery, 0, n*copies)
+	for c := range copies {
+		for i := range n {
+			out = append(out, delivery{i, c})
+		}
+	}
+	if shuffle {
+		r := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	}
+	return out
+}
+
 // deliveries is what sending a burst saw.
 type deliveries struct {
-	Acked      []bool
+	Acked      []bool        // per event: some delivery of it was acknowledged
 	Posts      int64         // HTTP requests, first deliveries and retries
 	Statuses   map[int]int64 // non-2xx answers by status
 	Errors     int64         // transport errors and timeouts
 	FirstError string
 	Elapsed    time.Duration // first send to last acknowledgement
+	// PerReceiver counts the acknowledgements each receiver gave.
+	PerReceiver []int64
 }
 
 func (d *deliveries) acked() int {
@@ -85,12 +170,14 @@ func (d *deliveries) acked() int {
 	return n
 }
 
-// sender delivers events to one receiver as Stripe does: each signed at
+// sender delivers events to the receivers as Stripe does: each signed at
 // the moment it is sent, a delivery that is not answered 2xx within the
 // timeout is retried with growing back-off (Stripe's schedule, compressed
 // from days into seconds) until it is acknowledged or the deadline passes.
+// With several receivers (behind a load balancer, in production), a
+// delivery's copy c goes first to receiver c, each retry to the next.
 type sender struct {
-	url     string
+	urls    []string
 	secret  string
 	hc      *http.Client
 	timeout time.Duration
@@ -101,14 +188,21 @@ type sender struct {
 	firstErr      string
 }
 
-func newSender(receiverURL, secret string) (*sender, error) {
-	if err := checkLoopback(receiverURL[len("http://"):]); err != nil {
-		return nil, err
-	}
-	return &sender{
-		url: receiverURL + webhook.Path, secret: secret, timeout: 20 * time.Second, statuses: map[int]int64{},
+func newSender(receiverURLs []string, secret string) (*sender, error) {
+	s := &sender{
+		secret: secret, timeout: 20 * time.Second, statuses: map[int]int64{},
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}},
-	}, nil
+	}
+	for _, u := range receiverURLs {
+		if err := checkLoopback(strings.TrimPrefix(u, "http://")); err != nil {
+			return nil, err
+		}
+		s.urls = append(s.urls, u+webhook.Path)
+	}
+	if len(s.urls) == 0 {
+		return nil, fmt.Errorf("no receiver")
+	}
+	return s, nil
 }
 
 func (s *sender) note(status int, err error) {
@@ -126,12 +220,13 @@ func (s *sender) note(status int, err error) {
 	}
 }
 
-// post makes one delivery attempt; it reports whether it was acknowledged.
-func (s *sender) post(ctx context.Context, e *event) bool {
+// post makes one delivery attempt to receiver r; it reports whether it was
+// acknowledged.
+func (s *sender) post(ctx context.Context, e *event, r int) bool {
 	s.posts.Add(1)
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.url, bytes.NewReader(e.Payload))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.urls[r], bytes.NewReader(e.Payload))
 	if err != nil {
 		return false
 	}
@@ -160,17 +255,19 @@ func backoff(attempt int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*mrand.Float64()))
 }
 
-// send delivers evs at rate a second (open loop: event i is first sent at
-// i/rate, whatever happened to the earlier ones), retrying each until it is
-// acknowledged or retryFor has passed since the last first delivery.
-func (s *sender) send(ctx context.Context, evs []event, rate float64, retryFor time.Duration) *deliveries {
-	d := &deliveries{Acked: make([]bool, len(evs))}
+// send makes the deliveries of plan at rate a second (open loop: delivery
+// i is first sent at i/rate, whatever happened to the earlier ones),
+// retrying each until it is acknowledged or retryFor has passed since the
+// last first delivery.
+func (s *sender) send(ctx context.Context, evs []event, plan []delivery, rate float64, retryFor time.Duration) *deliveries {
+	d := &deliveries{Acked: make([]bool, len(evs)), PerReceiver: make([]int64, len(s.urls))}
+	var mu sync.Mutex // Acked and PerReceiver: copies of one event run at once
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
-	deadline := start.Add(time.Duration(len(evs))*interval + retryFor)
+	deadline := start.Add(time.Duration(len(plan))*interval + retryFor)
 	var lastAck atomic.Int64
 	var wg sync.WaitGroup
-	for i := range evs {
+	for i, dl := range plan {
 		sleep(ctx, time.Until(start.Add(time.Duration(i)*interval)))
 		if ctx.Err() != nil {
 			break
@@ -179,8 +276,12 @@ func (s *sender) send(ctx context.Context, evs []event, rate float64, retryFor t
 		go func() {
 			defer wg.Done()
 			for attempt := 1; ctx.Err() == nil; attempt++ {
-				if s.post(ctx, &evs[i]) {
-					d.Acked[i] = true // each goroutine writes its own element
+				r := (dl.copy + attempt - 1) % len(s.urls)
+				if s.post(ctx, &evs[dl.event], r) {
+					mu.Lock()
+					d.Acked[dl.event] = true
+					d.PerReceiver[r]++
+					mu.Unlock()
 					now := int64(time.Since(start))
 					for {
 						old := lastAck.Load()

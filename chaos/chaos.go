@@ -37,8 +37,41 @@ type Config struct {
 	FaultFor          time.Duration
 	RetryFor          time.Duration // how long after the last first delivery events are still retried
 	Wait              time.Duration // bound on the wait for effects after the burst
-	PostgresURL       string        // an admin connection (trust auth); "" skips PostgreSQL
+	PostgresURL       string        // an admin connection (trust auth); "" skips PostgreSQL and the cluster
 	Out               io.Writer     // progress lines
+	// TemporalServer and TemporalSQLTool run the cluster scenarios
+	// [internal/cluster's defaults: $PAYFLOW_TEMPORAL_SERVER_BIN, …].
+	TemporalServer, TemporalSQLTool string
+	// Seed orders a storm's deliveries [the clock].
+	Seed uint64
+}
+
+// Topology is what a scenario runs payflow on and how it is fed. The zero
+// value is the dev server, one worker, one receiver, each event delivered
+// once, in order, every event a payment_intent.succeeded.
+type Topology struct {
+	// Cluster runs Temporal as a real cluster (internal/cluster: frontend,
+	// history, matching and worker processes on PostgreSQL), with
+	// HistoryHosts history processes [1], instead of the dev server.
+	Cluster      bool
+	HistoryHosts int
+	// Workers and Receivers are how many `payflow worker` and `payflow
+	// serve` processes run, all on one database [1 each].
+	Workers, Receivers int
+	// Copies is how many times each event is delivered, each copy a
+	// delivery of its own [1]; copy c goes to receiver c first, each retry
+	// to the next. Shuffle sends the first deliveries in random order.
+	Copies  int
+	Shuffle bool
+	// Subscriptions × Invoices of the burst's events are invoice.paid of
+	// that many subscriptions (the rest are one-off payments): many events
+	// for one workflow, arriving through every receiver at once.
+	Subscriptions, Invoices int
+}
+
+func (t Topology) withDefaults() Topology {
+	t.Workers, t.Receivers, t.Copies, t.HistoryHosts = max(t.Workers, 1), max(t.Receivers, 1), max(t.Copies, 1), max(t.HistoryHosts, 1)
+	return t
 }
 
 // Scenario is one fault.
@@ -54,29 +87,74 @@ type Scenario struct {
 	// SendGrid accepted, the worker died before the acceptance reached
 	// Temporal). Any duplicate it did not flag still fails the scenario.
 	Flagged bool
+	// Topology: the dev server and one of each process, unless set.
+	Topology Topology
+}
+
+// storm is the cluster scenarios' topology: production's shape on one
+// machine. Two history hosts share the shards, two workers and two
+// receivers share one PostgreSQL database, every event is delivered twice
+// in a shuffled order, and a tenth of the events are renewals of a few
+// subscriptions.
+func storm(n int) Topology {
+	subs := max(n/40, 1)
+	return Topology{Cluster: true, HistoryHosts: 2, Workers: 2, Receivers: 2, Copies: 2, Shuffle: true, Subscriptions: subs, Invoices: 4}
 }
 
 // Scenarios is every fault `make chaos` runs, in order.
 func Scenarios() []Scenario {
+	return ScenariosFor(300)
+}
+
+// ScenariosFor is every scenario for bursts of n events (the storm's share
+// of subscription renewals depends on n).
+func ScenariosFor(n int) []Scenario {
 	return []Scenario{
-		{"worker-kill", "sqlite", "payflow worker kill -9, restarted after the fault time", faultWorkerKill, false},
-		{"worker-kill-backlog", "sqlite", "payflow worker kill -9, restarted after the fault time; kill -9 again 1 s into the backlog, restarted at once (duplicates allowed only where the worker flagged them)", faultWorkerKillTwice, true},
-		{"temporal-kill", "sqlite", "Temporal dev server kill -9, restarted on the same ports and database file after the fault time", faultTemporalKill, false},
-		{"temporal-stop", "sqlite", "Temporal dev server SIGSTOP, SIGCONT after the fault time", faultTemporalStop, false},
-		{"db-sqlite", "sqlite", "SQLite unwritable: database file and WAL immutable (chattr +i) for the fault time", faultSQLiteUnwritable, false},
-		{"db-postgres", "postgres", "PostgreSQL unreachable: the loopback proxy payflow connects through refuses connections and cuts open ones for the fault time", faultPostgresDown, false},
-		{"sendgrid-fail", "sqlite", "SendGrid answers 503 to every send for the fault time", faultSendGridFail, false},
-		{"sendgrid-hang", "sqlite", "SendGrid accepts connections and never answers for the fault time (dropped at its end)", faultSendGridHang, false},
+		{Name: "worker-kill", DB: "sqlite", What: "payflow worker kill -9, restarted after the fault time", Fault: faultWorkerKill},
+		{Name: "worker-kill-backlog", DB: "sqlite", What: "payflow worker kill -9, restarted after the fault time; kill -9 again 1 s into the backlog, restarted at once (duplicates allowed only where the worker flagged them)", Fault: faultWorkerKillTwice, Flagged: true},
+		{Name: "temporal-kill", DB: "sqlite", What: "Temporal dev server kill -9, restarted on the same ports and database file after the fault time", Fault: faultTemporalKill},
+		{Name: "temporal-stop", DB: "sqlite", What: "Temporal dev server SIGSTOP, SIGCONT after the fault time", Fault: faultTemporalStop},
+		{Name: "db-sqlite", DB: "sqlite", What: "SQLite unwritable: database file and WAL immutable (chattr +i) for the fault time", Fault: faultSQLiteUnwritable},
+		{Name: "db-postgres", DB: "postgres", What: "PostgreSQL unreachable: the loopback proxy payflow connects through refuses connections and cuts open ones for the fault time", Fault: faultPostgresDown},
+		{Name: "sendgrid-fail", DB: "sqlite", What: "SendGrid answers 503 to every send for the fault time", Fault: faultSendGridFail},
+		{Name: "sendgrid-hang", DB: "sqlite", What: "SendGrid accepts connections and never answers for the fault time (dropped at its end)", Fault: faultSendGridHang},
+		{Name: "cluster-storm", DB: "postgres", What: "no fault: a shuffled storm, every event twice, through two receivers and two workers on a Temporal cluster (two history hosts)", Fault: faultNone, Topology: storm(n)},
+		{Name: "cluster-kill", DB: "postgres", What: "the same storm; kill -9 of one payflow worker and one Temporal history host at once, both restarted after the fault time (duplicates allowed only where the worker flagged them)", Fault: faultClusterKill, Flagged: true, Topology: storm(n)},
 	}
+}
+
+// faultNone injects nothing: the scenario measures the topology itself.
+func faultNone(context.Context, *system, time.Duration) error { return nil }
+
+// faultClusterKill kills one payflow worker and one history host of the
+// cluster at the same moment, as a lost machine would, and restarts both
+// after d, as an orchestrator would. Meanwhile the other worker takes the
+// task queue and the other history host takes the dead one's shards.
+func faultClusterKill(ctx context.Context, s *system, d time.Duration) error {
+	if s.cluster == nil || len(s.workers) < 2 || s.topo.HistoryHosts < 2 {
+		return fmt.Errorf("cluster-kill needs a cluster with two history hosts and two workers")
+	}
+	if err := s.workers[0].Kill9(); err != nil {
+		return err
+	}
+	if err := s.cluster.Kill("history", 0); err != nil {
+		return err
+	}
+	s.logf("fault: killed %s and Temporal history host 1", s.workers[0].Name)
+	sleep(ctx, d)
+	if err := s.cluster.Restart("history", 0); err != nil {
+		return err
+	}
+	return s.startWorker(ctx, 0)
 }
 
 // faultWorkerKill kills the worker mid-burst and restarts it after d.
 func faultWorkerKill(ctx context.Context, s *system, d time.Duration) error {
-	if err := s.worker.Kill9(); err != nil {
+	if err := s.workers[0].Kill9(); err != nil {
 		return err
 	}
 	sleep(ctx, d)
-	return s.startWorker(ctx)
+	return s.startWorker(ctx, 0)
 }
 
 // faultWorkerKillTwice kills the worker mid-burst and restarts it after d;
@@ -88,11 +166,11 @@ func faultWorkerKillTwice(ctx context.Context, s *system, d time.Duration) error
 		return err
 	}
 	sleep(ctx, time.Second)
-	if err := s.worker.Kill9(); err != nil {
+	if err := s.workers[0].Kill9(); err != nil {
 		return err
 	}
 	sleep(ctx, time.Second)
-	return s.startWorker(ctx)
+	return s.startWorker(ctx, 0)
 }
 
 func faultTemporalKill(ctx context.Context, s *system, d time.Duration) error {
@@ -198,11 +276,16 @@ func Run(ctx context.Context, cfg Config, sc Scenario) (res *Result) {
 	}
 
 	// One scenario never runs longer than this, whatever hangs.
-	burst := time.Duration(float64(cfg.N) / cfg.Rate * float64(time.Second))
+	topo := sc.Topology.withDefaults()
+	burst := time.Duration(float64(cfg.N*topo.Copies) / cfg.Rate * float64(time.Second))
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute+burst+cfg.FaultFor+cfg.RetryFor+cfg.Wait)
 	defer cancel()
 
-	logf("starting Temporal dev server, payflow serve and worker (%s), SendGrid fake", sc.DB)
+	if topo.Cluster {
+		logf("starting a Temporal cluster (%d history hosts), %d payflow serve and %d worker (%s), SendGrid fake", topo.HistoryHosts, topo.Receivers, topo.Workers, sc.DB)
+	} else {
+		logf("starting Temporal dev server, payflow serve and worker (%s), SendGrid fake", sc.DB)
+	}
 	s, err := startSystem(ctx, cfg, sc, dir, logf)
 	defer func() {
 		if err := s.stop(); err != nil {
@@ -215,17 +298,26 @@ func Run(ctx context.Context, cfg Config, sc Scenario) (res *Result) {
 	}
 
 	tag := newTag()
-	evs, err := buildEvents(cfg.N, tag, time.Now())
+	evs, err := buildEvents(cfg.N, tag, time.Now(), topo.Subscriptions, topo.Invoices)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	snd, err := newSender(s.receiverURL, s.secret)
+	snd, err := newSender(s.receiverURLs, s.secret)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	logf("burst: %d events at %.0f/s (%.0fs); fault at +%s for %s: %s", cfg.N, cfg.Rate, burst.Seconds(), cfg.FaultAt, cfg.FaultFor, sc.What)
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	plan := schedule(len(evs), topo.Copies, topo.Shuffle, seed)
+	if topo.Copies > 1 || topo.Shuffle || topo.Subscriptions > 0 {
+		logf("storm: %d events (%d invoices of %d subscriptions), each delivered %d times, %s order (seed %d), through %d receivers",
+			len(evs), topo.Subscriptions*topo.Invoices, topo.Subscriptions, topo.Copies, map[bool]string{true: "shuffled", false: "event"}[topo.Shuffle], seed, topo.Receivers)
+	}
+	logf("burst: %d deliveries at %.0f/s (%.0fs); fault at +%s for %s: %s", len(plan), cfg.Rate, burst.Seconds(), cfg.FaultAt, cfg.FaultFor, sc.What)
 	faultDone := make(chan error, 1)
 	go func() {
 		sleep(ctx, cfg.FaultAt)
@@ -238,12 +330,12 @@ func Run(ctx context.Context, cfg Config, sc Scenario) (res *Result) {
 		logf("fault: over (%v)", errOrOK(err))
 		faultDone <- err
 	}()
-	d := snd.send(ctx, evs, cfg.Rate, cfg.RetryFor)
+	d := snd.send(ctx, evs, plan, cfg.Rate, cfg.RetryFor)
 	if err := <-faultDone; err != nil {
 		res.Err = fmt.Errorf("fault: %w", err)
 	}
 	res.Acked, res.Unacked = d.acked(), cfg.N-d.acked()
-	res.Posts, res.Statuses, res.TransportErrors = d.Posts, d.Statuses, d.Errors
+	res.Posts, res.Statuses, res.TransportErrors, res.PerReceiver = d.Posts, d.Statuses, d.Errors, d.PerReceiver
 	logf("burst: %d/%d acknowledged in %.1fs, %d deliveries (%d non-2xx %v, %d transport errors; first: %s)",
 		res.Acked, cfg.N, d.Elapsed.Seconds(), d.Posts, sum(d.Statuses), d.Statuses, d.Errors, d.FirstError)
 
@@ -325,6 +417,11 @@ func Report(w io.Writer, results []*Result) {
 		}
 		fmt.Fprintf(w, "%-19s %-9s %5d %6d %9d %4d %7d %5d %8d %10d %5.0fs  %s\n",
 			r.Scenario, r.DB, r.Sent, r.Acked, r.Completed, r.Duplicate, r.Flagged, r.Lost, r.Unacked, r.Posts, r.Took.Seconds(), verdict)
+	}
+	for _, r := range results {
+		if len(r.PerReceiver) > 1 {
+			fmt.Fprintf(w, "%s: acknowledgements per receiver %v\n", r.Scenario, r.PerReceiver)
+		}
 	}
 	for _, r := range results {
 		if r.Err == nil && len(r.Notes) == 0 {

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/payflow/payflow"
+	"github.com/payflow/payflow/billing"
 	"github.com/payflow/payflow/routing"
 )
 
@@ -18,7 +19,7 @@ import (
 // order rows in payflow's database, messages SendGrid accepted, and the
 // order workflows' runs in Temporal.
 type observation struct {
-	status    map[string]string         // order ID (payment intent) → orders.status
+	status    map[string]string         // order ID (payment intent) → orders.status; invoice ID → invoices.status
 	sends     map[string]map[string]int // recipient → dedupe key → accepted sends
 	keySends  map[string]int            // dedupe key → accepted sends
 	runs      map[string]map[string]int // workflow ID → status → runs
@@ -52,6 +53,9 @@ func (s *system) observe(ctx context.Context, tag string) *observation {
 			err = rows.Err()
 		}
 		rows.Close()
+	}
+	if err == nil {
+		err = o.readStatuses(qctx, s, `SELECT id, status FROM invoices WHERE id LIKE $1`, invoicePrefix(tag)+"%")
 	}
 	o.dbErr = err
 
@@ -100,6 +104,23 @@ func (s *system) observe(ctx context.Context, tag string) *observation {
 	return o
 }
 
+// readStatuses adds the (id, status) rows of query to o.status.
+func (o *observation) readStatuses(ctx context.Context, s *system, query string, args ...any) error {
+	rows, err := s.check.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return err
+		}
+		o.status[id] = st
+	}
+	return rows.Err()
+}
+
 // statusName is the status as the Temporal UI and visibility queries
 // spell it (Running, Completed, ...).
 func statusName(st enumspb.WorkflowExecutionStatus) string { return st.String() }
@@ -107,9 +128,16 @@ func statusName(st enumspb.WorkflowExecutionStatus) string { return st.String() 
 var completedName = statusName(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
 
 // receipts is how many messages SendGrid accepted for the event (each
-// event has its own address, and its order sends exactly one email: the
-// receipt), and how many distinct dedupe keys they carried.
+// order has its own address, and sends exactly one email: the receipt),
+// and how many distinct dedupe keys they carried. A subscription's invoices
+// share its address: an invoice's are the messages of its receipt's key.
 func (o *observation) receipts(e *event) (sends, keys int) {
+	if e.isInvoice() {
+		if n := o.keySends[e.receiptKey()]; n > 0 {
+			return n, 1
+		}
+		return 0, 0
+	}
 	for _, n := range o.sends[strings.ToLower(e.Email)] {
 		sends += n
 		keys++
@@ -117,14 +145,23 @@ func (o *observation) receipts(e *event) (sends, keys int) {
 	return sends, keys
 }
 
+// done says whether the event's state change is in the database: the
+// order fulfilled, the invoice paid.
+func (o *observation) done(e *event) bool {
+	if e.isInvoice() {
+		return o.status[e.Invoice] == billing.InvoicePaid
+	}
+	return o.status[e.PI] == payflow.OrderFulfilled
+}
+
 // Result is one scenario's figures.
 type Result struct {
 	Scenario, DB, What string
 	Sent, Acked        int
-	Completed          int // fulfilled in the database, exactly one receipt (or two, flagged, where allowed)
+	Completed          int // fulfilled (paid) in the database, exactly one receipt (or two, flagged, where allowed)
 	Duplicate          int // events with an effect twice: a receipt sent more than once
 	Flagged            int // receipts sent twice that the worker flagged as possible duplicates (scenarios that allow them)
-	Lost               int // acknowledged, never completed (no fulfilled order or no receipt)
+	Lost               int // acknowledged, never completed (no fulfilled order or paid invoice, or no receipt)
 	Unacked            int // never acknowledged within the retry window
 	ExtraReceipts      int // receipts beyond the first, all events together
 	Posts              int64
@@ -133,6 +170,7 @@ type Result struct {
 	Evidence           string // the worker's own failure counters: what the fault did inside
 	Statuses           map[int]int64
 	TransportErrors    int64
+	PerReceiver        []int64       // acknowledgements each receiver gave
 	Took               time.Duration // the whole scenario, start-up included
 	Settle             time.Duration // from the last acknowledgement to every effect observed
 	Skipped            string
@@ -160,7 +198,7 @@ func (o *observation) settled(evs []event, acked []bool) (bool, string) {
 			continue
 		}
 		sends, _ := o.receipts(&evs[i])
-		if o.status[evs[i].PI] != payflow.OrderFulfilled || sends == 0 {
+		if !o.done(&evs[i]) || sends == 0 {
 			missing++
 		}
 	}
@@ -177,8 +215,11 @@ func (o *observation) tally(r *Result, evs []event, acked []bool) {
 		e := &evs[i]
 		sends, keys := o.receipts(e)
 		id := routing.OrderID(e.PI)
+		if e.isInvoice() {
+			id = routing.SubscriptionID(e.Sub)
+		}
 		completedRuns := o.runs[id][completedName]
-		fulfilled := o.status[e.PI] == payflow.OrderFulfilled
+		fulfilled := o.done(e)
 		// A late or repeated delivery may start another run of a closed
 		// order; that run starts from the stored order and the event
 		// ledger, so it is no effect. An effect twice is a second receipt.
@@ -194,13 +235,13 @@ func (o *observation) tally(r *Result, evs []event, acked []bool) {
 			}
 		case dup:
 			r.Duplicate++
-			dups = append(dups, fmt.Sprintf("%s: %d receipts (%d dedupe keys), %d completed runs", e.PI, sends, keys, completedRuns))
+			dups = append(dups, fmt.Sprintf("%s: %d receipts (%d dedupe keys), %d completed runs", e.name(), sends, keys, completedRuns))
 		case fulfilled && sends == 1:
 			r.Completed++
 		}
 		if acked[i] && (!fulfilled || sends == 0) {
 			r.Lost++
-			lost = append(lost, fmt.Sprintf("%s: order %q, %d receipts, workflow runs %v", e.PI, o.status[e.PI], sends, o.runs[id]))
+			lost = append(lost, fmt.Sprintf("%s: status %q, %d receipts, workflow runs %v", e.name(), o.status[e.name()], sends, o.runs[id]))
 		}
 	}
 	var repeated []string
@@ -233,6 +274,9 @@ func (o *observation) tally(r *Result, evs []event, acked []bool) {
 // allFlagged says whether every dedupe key of e that SendGrid accepted more
 // than once was flagged by the worker as a possible duplicate.
 func (o *observation) allFlagged(e *event) bool {
+	if e.isInvoice() {
+		return o.flagged[e.receiptKey()]
+	}
 	for key, n := range o.sends[strings.ToLower(e.Email)] {
 		if n > 1 && !o.flagged[key] {
 			return false

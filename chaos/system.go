@@ -27,6 +27,7 @@ import (
 
 	"github.com/payflow/payflow/codec"
 	"github.com/payflow/payflow/fakes/sendgridapi"
+	"github.com/payflow/payflow/internal/cluster"
 )
 
 const (
@@ -36,18 +37,23 @@ const (
 )
 
 // system is one run of payflow as production runs it, on this machine:
-// a Temporal dev server, `payflow serve`, `payflow worker`, the SendGrid
-// fake (in this process, so its records are read directly) and a database.
+// a Temporal dev server or a real Temporal cluster, `payflow serve` and
+// `payflow worker` processes (one of each, or more), the SendGrid fake (in
+// this process, so its records are read directly) and a database.
 type system struct {
 	cfg  Config
+	topo Topology
 	dir  string
 	logf func(format string, args ...any)
 
-	temporal, worker, serve *Proc
-	temporalAddr            string
-	receiverURL             string // http://127.0.0.1:port, no path
-	workerURL               string // the worker's /metrics listener
-	secret                  string
+	temporal     *Proc            // the dev server, or nil
+	cluster      *cluster.Cluster // the cluster, or nil
+	temporalAddr string
+	workers      []*Proc
+	workerURLs   []string // each worker's ops listener (/metrics, /readyz)
+	serves       []*Proc
+	receiverURLs []string // http://127.0.0.1:port, no path
+	secret       string
 
 	sendgrid *sendgridapi.Server
 	sgStop   func()
@@ -92,13 +98,7 @@ func ports(n int) ([]int, error) {
 
 // startSystem brings everything up; the caller must call stop, also on error.
 func startSystem(ctx context.Context, cfg Config, sc Scenario, dir string, logf func(string, ...any)) (*system, error) {
-	s := &system{cfg: cfg, dir: dir, logf: logf, backend: sc.DB, secret: newSecret()}
-	p, err := ports(2)
-	if err != nil {
-		return s, err
-	}
-	tport, uiport := p[0], p[1]
-	s.temporalAddr = fmt.Sprintf("127.0.0.1:%d", tport)
+	s := &system{cfg: cfg, topo: sc.Topology.withDefaults(), dir: dir, logf: logf, backend: sc.DB, secret: newSecret()}
 
 	// SendGrid.
 	s.sendgrid = sendgridapi.New(sendgridKey)
@@ -117,11 +117,24 @@ func startSystem(ctx context.Context, cfg Config, sc Scenario, dir string, logf 
 	}
 
 	// Temporal.
-	s.temporal = NewProc("temporal", filepath.Join(dir, "temporal.log"), dir, localrun.CleanEnv(),
-		temporalArgs(cfg.Temporal, filepath.Join(dir, "temporal.db"), tport, uiport)...)
-	if err := s.startTemporal(ctx); err != nil {
-		return s, err
+	if s.topo.Cluster {
+		if err := s.startCluster(ctx); err != nil {
+			return s, err
+		}
+	} else {
+		p, err := ports(2)
+		if err != nil {
+			return s, err
+		}
+		tport, uiport := p[0], p[1]
+		s.temporalAddr = fmt.Sprintf("127.0.0.1:%d", tport)
+		s.temporal = NewProc("temporal", filepath.Join(dir, "temporal.log"), dir, localrun.CleanEnv(),
+			temporalArgs(cfg.Temporal, filepath.Join(dir, "temporal.db"), tport, uiport)...)
+		if err := s.startTemporal(ctx); err != nil {
+			return s, err
+		}
 	}
+	var err error
 	s.tc, err = client.Dial(client.Options{HostPort: s.temporalAddr, Namespace: namespace,
 		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))})
 	if err != nil {
@@ -156,34 +169,86 @@ func startSystem(ctx context.Context, cfg Config, sc Scenario, dir string, logf 
 
 	// The dev server binds more ports than the two it is given (HTTP API,
 	// metrics, its services' own): pick payflow's only now that those are
-	// taken, so none is handed out twice.
-	if p, err = ports(3); err != nil {
+	// taken, so none is handed out twice. Each process gets its own
+	// listeners (PAYFLOW_METRICS_ADDR: the worker's /metrics, and the
+	// receiver's), so nothing collides with a default port another run
+	// holds.
+	p, err := ports(s.topo.Workers + 2*s.topo.Receivers)
+	if err != nil {
 		return s, err
 	}
-	rport, wport, rmport := p[0], p[1], p[2]
-	s.receiverURL = fmt.Sprintf("http://127.0.0.1:%d", rport)
-	s.workerURL = fmt.Sprintf("http://127.0.0.1:%d", wport)
-
-	// Each process gets its own listeners (PAYFLOW_METRICS_ADDR: the
-	// worker's /metrics, and the receiver's wherever it serves one), so
-	// nothing collides with a default port another run holds.
-	s.worker = NewProc("worker", filepath.Join(dir, "worker.log"), dir,
-		slices.Concat(env, []string{fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", wport)}), cfg.Payflow, "worker")
-	if err := s.startWorker(ctx); err != nil {
-		return s, err
+	for i := range s.topo.Workers {
+		wport := p[i]
+		s.workerURLs = append(s.workerURLs, fmt.Sprintf("http://127.0.0.1:%d", wport))
+		s.workers = append(s.workers, NewProc(procName("worker", i), filepath.Join(dir, procName("worker", i)+".log"), dir,
+			slices.Concat(env, []string{fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", wport)}), cfg.Payflow, "worker"))
+		if err := s.startWorker(ctx, i); err != nil {
+			return s, err
+		}
 	}
-	s.serve = NewProc("serve", filepath.Join(dir, "serve.log"), dir,
-		slices.Concat(env, []string{fmt.Sprintf("PAYFLOW_ADDR=127.0.0.1:%d", rport), fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", rmport)}),
-		cfg.Payflow, "serve")
-	if err := s.serve.Start(); err != nil {
-		return s, err
-	}
-	// /readyz on the operations listener, or (older builds) on the
-	// receiver's own port.
-	if err := waitOK(ctx, 60*time.Second, s.serve, fmt.Sprintf("http://127.0.0.1:%d/readyz", rmport), s.receiverURL+"/readyz"); err != nil {
-		return s, err
+	p = p[s.topo.Workers:]
+	for i := range s.topo.Receivers {
+		rport, rmport := p[2*i], p[2*i+1]
+		s.receiverURLs = append(s.receiverURLs, fmt.Sprintf("http://127.0.0.1:%d", rport))
+		serve := NewProc(procName("serve", i), filepath.Join(dir, procName("serve", i)+".log"), dir,
+			slices.Concat(env, []string{fmt.Sprintf("PAYFLOW_ADDR=127.0.0.1:%d", rport), fmt.Sprintf("PAYFLOW_METRICS_ADDR=127.0.0.1:%d", rmport)}),
+			cfg.Payflow, "serve")
+		s.serves = append(s.serves, serve)
+		if err := serve.Start(); err != nil {
+			return s, err
+		}
+		if err := waitOK(ctx, 60*time.Second, serve, fmt.Sprintf("http://127.0.0.1:%d/readyz", rmport)); err != nil {
+			return s, err
+		}
 	}
 	return s, nil
+}
+
+// procName is a payflow process's name: worker, worker-2, …
+func procName(kind string, i int) string {
+	if i == 0 {
+		return kind
+	}
+	return fmt.Sprintf("%s-%d", kind, i+1)
+}
+
+// startCluster starts a real Temporal cluster with databases of this run's
+// own on the PostgreSQL server of Config.PostgresURL, dropped at stop.
+func (s *system) startCluster(ctx context.Context) error {
+	admin, err := url.Parse(s.cfg.PostgresURL)
+	if err != nil || s.cfg.PostgresURL == "" {
+		return fmt.Errorf("a cluster needs PostgreSQL (-postgres): %v", err)
+	}
+	o := cluster.Options{
+		Dir:          filepath.Join(s.dir, "cluster"),
+		ServerBin:    s.cfg.TemporalServer,
+		SQLToolBin:   s.cfg.TemporalSQLTool,
+		PGHost:       admin.Hostname(),
+		PGUser:       admin.User.Username(),
+		Database:     fmt.Sprintf("payflow_temporal_chaos_%d", os.Getpid()),
+		HistoryHosts: s.topo.HistoryHosts,
+		Namespace:    namespace,
+		Reset:        true,
+		DropOnStop:   true,
+	}
+	o.PGPassword, _ = admin.User.Password()
+	if port := admin.Port(); port != "" {
+		o.PGPort, _ = strconv.Atoi(port)
+	}
+	progress, err := os.Create(filepath.Join(s.dir, "cluster-start.log"))
+	if err != nil {
+		return err
+	}
+	defer progress.Close()
+	o.Progress = progress
+	begin := time.Now()
+	if s.cluster, err = cluster.Start(ctx, o); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	s.temporalAddr = s.cluster.Address
+	s.logf("cluster up in %.1fs: %d processes (%d history hosts, %d shards), frontend %s",
+		time.Since(begin).Seconds(), len(s.cluster.Processes), s.topo.HistoryHosts, s.cluster.Options().Shards, s.cluster.Address)
+	return nil
 }
 
 func (s *system) backendName() string {
@@ -220,12 +285,12 @@ func (s *system) startTemporal(ctx context.Context) error {
 	}
 }
 
-// startWorker starts (or restarts) the worker and waits for its /readyz.
-func (s *system) startWorker(ctx context.Context) error {
-	if err := s.worker.Start(); err != nil {
+// startWorker starts (or restarts) worker i and waits for its /readyz.
+func (s *system) startWorker(ctx context.Context, i int) error {
+	if err := s.workers[i].Start(); err != nil {
 		return err
 	}
-	return waitOK(ctx, 60*time.Second, s.worker, s.workerURL+"/readyz")
+	return waitOK(ctx, 60*time.Second, s.workers[i], s.workerURLs[i]+"/readyz")
 }
 
 // createPostgres makes this run's own database and a proxy in front of
@@ -289,9 +354,20 @@ func (s *system) dropPostgres() error {
 // exitedEarly names the processes that died without being told to.
 func (s *system) exitedEarly() []string {
 	var out []string
-	for _, p := range []*Proc{s.temporal, s.worker, s.serve} {
+	for _, p := range slices.Concat([]*Proc{s.temporal}, s.workers, s.serves) {
 		if p != nil && !p.Running() {
 			out = append(out, fmt.Sprintf("%s exited unexpectedly (%v); log tail:\n%s", p.Name, p.ExitErr(), p.Tail(10)))
+		}
+	}
+	if s.cluster != nil {
+		alive := map[int]bool{}
+		for _, p := range s.cluster.Alive() {
+			alive[p.PID] = true
+		}
+		for _, p := range s.cluster.Processes {
+			if !alive[p.PID] {
+				out = append(out, fmt.Sprintf("Temporal %s (instance %d) exited unexpectedly; log tail:\n%s", p.Service, p.Instance, tailFile(p.Log, 10)))
+			}
 		}
 	}
 	return out
@@ -326,10 +402,13 @@ func (s *system) stop() error {
 	if s.sqlitePath != "" { // never leave an immutable file behind
 		_ = chattr("-i", s.sqliteFiles()...)
 	}
-	for _, p := range []*Proc{s.serve, s.worker, s.temporal} {
+	for _, p := range slices.Concat(s.serves, s.workers, []*Proc{s.temporal}) {
 		if p != nil {
 			errs = append(errs, p.Stop(15*time.Second))
 		}
+	}
+	if s.cluster != nil {
+		errs = append(errs, s.cluster.Stop())
 	}
 	if s.tc != nil {
 		s.tc.Close()
@@ -362,19 +441,23 @@ func sleep(ctx context.Context, d time.Duration) {
 // restarted worker counts from its restart.
 func (s *system) evidence() string {
 	hc := &http.Client{Timeout: 5 * time.Second}
-	resp, err := hc.Get(s.workerURL + "/metrics")
-	if err != nil {
-		return "unavailable: " + err.Error()
+	var all []byte
+	for i, u := range s.workerURLs {
+		resp, err := hc.Get(u + "/metrics")
+		if err != nil {
+			return "unavailable: " + err.Error()
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+		resp.Body.Close()
+		if err != nil {
+			return "unavailable: " + err.Error()
+		}
+		_ = os.WriteFile(filepath.Join(s.dir, procName("worker", i)+"-metrics.txt"), b, 0o644)
+		all = append(all, b...)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return "unavailable: " + err.Error()
-	}
-	_ = os.WriteFile(filepath.Join(s.dir, "worker-metrics.txt"), b, 0o644)
 	sums := map[string]float64{}
 	var order []string
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(string(all), "\n") {
 		if line == "" || line[0] == '#' {
 			continue
 		}
@@ -418,9 +501,10 @@ func (s *system) evidence() string {
 // flagged as possible duplicates, keyed by dedupe key.
 func (s *system) flaggedDuplicates() map[string]bool {
 	out := map[string]bool{}
-	b, err := os.ReadFile(filepath.Join(s.dir, "worker.log"))
-	if err != nil {
-		return out
+	var b []byte
+	for i := range s.workers {
+		w, _ := os.ReadFile(filepath.Join(s.dir, procName("worker", i)+".log"))
+		b = append(b, w...)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if !strings.Contains(line, "may have it twice") {

@@ -51,16 +51,7 @@ import (
 // 12–25 s here (2 cores shared with other builds), of which the cluster's
 // start 7–16 s and its stop 1–4 s; it logs both.
 func TestClusterSmoke(t *testing.T) {
-	pgURL := os.Getenv("PAYFLOW_TEST_POSTGRES_URL")
-	switch flag := os.Getenv("PAYFLOW_TEST_CLUSTER"); {
-	case flag == "0":
-		t.Skip("PAYFLOW_TEST_CLUSTER=0")
-	case flag == "1", pgURL != "":
-	case os.Getenv("CI") != "":
-		t.Fatal("CI must provide PAYFLOW_TEST_POSTGRES_URL (.ci/run does)")
-	default:
-		t.Skip("needs PostgreSQL: PAYFLOW_TEST_POSTGRES_URL, or PAYFLOW_TEST_CLUSTER=1 for 127.0.0.1:5432 (make test-cluster)")
-	}
+	pgURL := clusterTestPostgres(t)
 	opts := cluster.Options{
 		Dir: filepath.Join(t.TempDir(), "cluster"),
 		// Databases of this run alone, dropped at the end: any leftover
@@ -321,8 +312,8 @@ func TestClusterSmoke(t *testing.T) {
 const clusterTestDBPrefix = "payflow_temporal_it_"
 
 // dropStaleClusterDatabases drops the databases an earlier TestClusterSmoke
-// left behind when it was killed before its cleanup (a test timeout): those
-// whose PID no longer runs. A database of a run in progress elsewhere on
+// or TestClusterScaleOut left behind when it was killed before its cleanup
+// (a test timeout): those whose PID no longer runs. A database of a run in progress elsewhere on
 // this machine is left alone.
 func dropStaleClusterDatabases(t *testing.T, o cluster.Options) {
 	t.Helper()
@@ -345,27 +336,38 @@ func dropStaleClusterDatabases(t *testing.T, o cluster.Options) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, clusterTestDBPrefix+"%")
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s: %v", u.Host, err)
+	// The harness's own databases (chaos, TestClusterScaleOut): a
+	// cluster's pair and payflow's, named after the test binary's PID too.
+	prefixes := []string{clusterTestDBPrefix, "payflow_temporal_chaos_", "payflow_chaos_"}
+	stale := map[string]string{} // name without "_visibility" → prefix
+	for _, prefix := range prefixes {
+		rows, err := db.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, prefix+"%")
+		if err != nil {
+			t.Fatalf("PostgreSQL at %s: %v", u.Host, err)
+		}
+		for rows.Next() {
+			var name string
+			if rows.Scan(&name) != nil {
+				continue
+			}
+			digits := strings.TrimSuffix(strings.TrimPrefix(name, prefix), "_visibility")
+			pid, err := strconv.Atoi(digits)
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			if syscall.Kill(pid, 0) == syscall.ESRCH {
+				stale[prefix+digits] = prefix
+			}
+		}
+		rows.Close()
 	}
-	stale := map[string]bool{}
-	for rows.Next() {
-		var name string
-		if rows.Scan(&name) != nil {
+	for name, prefix := range stale {
+		if prefix == "payflow_chaos_" { // payflow's own database, no pair
+			if _, err := db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+				t.Logf("leftover %s: %v", name, err)
+			}
 			continue
 		}
-		digits := strings.TrimSuffix(strings.TrimPrefix(name, clusterTestDBPrefix), "_visibility")
-		pid, err := strconv.Atoi(digits)
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if syscall.Kill(pid, 0) == syscall.ESRCH {
-			stale[clusterTestDBPrefix+digits] = true
-		}
-	}
-	rows.Close()
-	for name := range stale {
 		o := o
 		o.Database, o.VisibilityDatabase = name, name+"_visibility"
 		if err := cluster.DropDatabases(context.Background(), o); err != nil {

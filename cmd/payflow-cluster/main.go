@@ -61,6 +61,7 @@ func up(args []string) error {
 	fl.StringVar(&o.Namespace, "namespace", "default", "namespace to register, with payflow's search attributes")
 	fl.StringVar(&o.Database, "db", "payflow_temporal", "Temporal's database (visibility: <db>_visibility)")
 	fl.IntVar(&o.Shards, "shards", 4, "history shards (fixed when the database is first set up)")
+	fl.IntVar(&o.HistoryHosts, "history-hosts", 1, fmt.Sprintf("history processes sharing the shards (1–%d; host i>0 on 7250+offset+i)", cluster.MaxHistoryHosts))
 	fl.BoolVar(&o.Metrics, "metrics", false, "Prometheus endpoint per process on 127.0.0.1:8000+offset+i (history, matching, frontend, worker)")
 	fl.BoolVar(&o.Reset, "reset", false, "drop both databases first: a fresh cluster")
 	fl.StringVar(&o.PGHost, "pg-host", "127.0.0.1", "PostgreSQL host")
@@ -107,7 +108,11 @@ Stop it: make cluster-down   (keeps the data; CLUSTER_RESET=1 drops both databas
 func processes(c *cluster.Cluster) string {
 	var b strings.Builder
 	for _, p := range c.Processes {
-		fmt.Fprintf(&b, "  %-10s pid %d, %s", p.Service, p.PID, p.GRPCAddress)
+		name := p.Service
+		if p.Instance > 0 {
+			name = fmt.Sprintf("%s-%d", p.Service, p.Instance+1)
+		}
+		fmt.Fprintf(&b, "  %-10s pid %d, %s", name, p.PID, p.GRPCAddress)
 		if p.MetricsAddress != "" {
 			fmt.Fprintf(&b, ", metrics http://%s/metrics", p.MetricsAddress)
 		}

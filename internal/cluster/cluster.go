@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"time"
 
 	deploytemporal "github.com/payflow/payflow/deploy/temporal"
@@ -63,6 +64,11 @@ type Options struct {
 	// else in PostgreSQL is touched.
 	Database, VisibilityDatabase string
 
+	// HistoryHosts is how many history processes run [1]: each owns a
+	// share of the shards, and when one ends the others take its shards
+	// over (Kill, Restart). At most MaxHistoryHosts.
+	HistoryHosts int
+
 	// Shards is the number of history shards [4]. It is fixed when the
 	// database is first set up; a different value later makes the server
 	// refuse to start (Reset first).
@@ -101,8 +107,11 @@ type Options struct {
 // Process is one running server process.
 type Process struct {
 	Service string `json:"service"`
-	PID     int    `json:"pid"`
-	Log     string `json:"log"`
+	// Instance numbers the processes of one service from 0 (history, with
+	// Options.HistoryHosts > 1).
+	Instance int    `json:"instance,omitempty"`
+	PID      int    `json:"pid"`
+	Log      string `json:"log"`
 	// GRPCAddress is the service's own gRPC address (the frontend's is the
 	// cluster's address).
 	GRPCAddress string `json:"grpc_address"`
@@ -188,6 +197,12 @@ func (o *Options) defaults() error {
 	if o.Shards == 0 {
 		o.Shards = 4
 	}
+	if o.HistoryHosts == 0 {
+		o.HistoryHosts = 1
+	}
+	if o.HistoryHosts < 1 || o.HistoryHosts > MaxHistoryHosts {
+		return fmt.Errorf("cluster: HistoryHosts %d: 1 to %d", o.HistoryHosts, MaxHistoryHosts)
+	}
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
@@ -204,7 +219,7 @@ func (o *Options) defaults() error {
 		o.Progress = io.Discard
 	}
 	if o.PortOffset != 0 {
-		if err := checkOffset(o.PortOffset, o.Metrics); err != nil {
+		if err := checkOffset(o.PortOffset, o.HistoryHosts, o.Metrics); err != nil {
 			return err
 		}
 	}
@@ -248,7 +263,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	if opts.PortOffset == 0 {
-		off, err := freeOffset(opts.Metrics)
+		off, err := freeOffset(opts.HistoryHosts, opts.Metrics)
 		if err != nil {
 			return nil, err
 		}
@@ -262,7 +277,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := portsFor(opts.PortOffset)
+	p := portsFor(opts.PortOffset, opts.HistoryHosts)
 	c := &Cluster{
 		Address:            fmt.Sprintf("127.0.0.1:%d", p.grpc["frontend"]),
 		HTTPAddress:        fmt.Sprintf("127.0.0.1:%d", p.http),
@@ -287,8 +302,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		return nil, err
 	}
-	for i, svc := range Services {
-		pr, err := startProcess(&opts, configDir, svc, i)
+	for i, pi := range processList(opts.HistoryHosts) {
+		svc := pi.service
+		pr, err := startProcess(&opts, configDir, svc, pi.instance, false)
 		if err != nil {
 			return fail(err)
 		}
@@ -331,6 +347,84 @@ func (c *Cluster) Stop() error {
 		err = errors.Join(err, DropDatabases(ctx, c.opts))
 	}
 	return err
+}
+
+// processList is every process of a cluster in the order they start:
+// Services, with the further history hosts right after the first.
+func processList(historyHosts int) []procID {
+	var out []procID
+	for _, svc := range Services {
+		out = append(out, procID{svc, 0})
+		if svc == "history" {
+			for i := 1; i < historyHosts; i++ {
+				out = append(out, procID{svc, i})
+			}
+		}
+	}
+	return out
+}
+
+// procID names one process: its service and instance.
+type procID struct {
+	service  string
+	instance int
+}
+
+// Kill ends one process at once (SIGKILL to its process group), as a host
+// that crashes or loses power, and waits until it is gone; the others keep
+// running. Only for a cluster this program started (not Attach).
+func (c *Cluster) Kill(service string, instance int) error {
+	i, err := c.procIndex(service, instance)
+	if err != nil {
+		return err
+	}
+	p := c.procs[i]
+	_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("cluster: %s (pid %d) still runs 10 s after SIGKILL", processName(service, instance), p.PID)
+	}
+}
+
+// Restart starts a process that has ended (Kill, or a crash) again, with
+// its ports and configuration; it rejoins the cluster through membership.
+// Restart does not wait for the service to take work: the cluster's
+// clients retry until it does.
+func (c *Cluster) Restart(service string, instance int) error {
+	i, err := c.procIndex(service, instance)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.procs[i].exited:
+	default:
+		return fmt.Errorf("cluster: %s (pid %d) still runs", processName(service, instance), c.procs[i].PID)
+	}
+	pr, err := startProcess(&c.opts, filepath.Join(c.opts.Dir, "config"), service, instance, true)
+	if err != nil {
+		return err
+	}
+	c.procs[i] = pr
+	for j := range c.Processes {
+		if c.Processes[j].Service == service && c.Processes[j].Instance == instance {
+			c.Processes[j] = pr.Process
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) procIndex(service string, instance int) (int, error) {
+	if c.procs == nil {
+		return 0, errors.New("cluster: only a cluster this program started can kill or restart its processes")
+	}
+	for i, p := range c.procs {
+		if p.Service == service && p.Instance == instance {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("cluster: no process %s", processName(service, instance))
 }
 
 // Options are the options the cluster runs with, defaults filled in.

@@ -33,7 +33,7 @@ func TestClusterSearchAttributes(t *testing.T) {
 }
 
 func TestClusterPorts(t *testing.T) {
-	p := portsFor(10000)
+	p := portsFor(10000, 1)
 	if p.grpc["frontend"] != 17233 || p.http != 17243 || p.grpc["history"] != 17234 || p.grpc["matching"] != 17235 ||
 		p.grpc["worker"] != 17239 || p.membership["frontend"] != 16933 || p.metrics["history"] != 18000 {
 		t.Fatalf("offset 10000: %+v", p)
@@ -41,12 +41,34 @@ func TestClusterPorts(t *testing.T) {
 	// The highest offset freeOffset may pick keeps every port out of the
 	// ephemeral range.
 	last := firstOffset
-	for off := firstOffset; defaultGRPC["worker"]+off < ephemeralStart && defaultMetrics+off+len(Services) < ephemeralStart; off += offsetStep {
+	for off := firstOffset; offsetFits(off); off += offsetStep {
 		last = off
 	}
-	for _, port := range portsFor(last).all(true) {
+	for _, port := range portsFor(last, MaxHistoryHosts).all(true) {
 		if port >= ephemeralStart {
 			t.Errorf("offset %d: port %d in the ephemeral range", last, port)
+		}
+	}
+	// Extra history hosts: ports of their own, none shared with another
+	// process, and none reaching into the next offset's.
+	p = portsFor(10000, MaxHistoryHosts)
+	if h := p.of("history", 1); h.grpc != 17251 || h.membership != 16951 || h.metrics != 18011 {
+		t.Errorf("history host 1: %+v", h)
+	}
+	if h := p.of("history", 0); h.grpc != 17234 || h.membership != 16934 || h.metrics != 18000 {
+		t.Errorf("history host 0: %+v", h)
+	}
+	seen := map[int]bool{}
+	for _, port := range p.all(true) {
+		if seen[port] {
+			t.Errorf("port %d given twice", port)
+		}
+		seen[port] = true
+	}
+	next := portsFor(10000+offsetStep, MaxHistoryHosts)
+	for _, port := range next.all(true) {
+		if seen[port] {
+			t.Errorf("port %d of offset %d is also offset %d's", port, 10000+offsetStep, 10000)
 		}
 	}
 }
@@ -85,7 +107,7 @@ func TestClusterConfigRenders(t *testing.T) {
 		}
 		return string(out)
 	}
-	got := render(serverEnv(&o, dir, "history"))
+	got := render(serverEnv(&o, dir, "history", 0))
 	for _, want := range []string{
 		"numHistoryShards: 8", "databaseName: payflow_temporal_x\n", "databaseName: payflow_temporal_x_visibility",
 		"connectAddr: 127.0.0.1:5433", "user: u", "maxConns: 7",
@@ -96,6 +118,17 @@ func TestClusterConfigRenders(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("rendered config lacks %q:\n%s", want, got)
 		}
+	}
+	// A second history host: the same configuration on its own ports.
+	o.HistoryHosts = 2
+	second := render(serverEnv(&o, dir, "history", 1))
+	for _, want := range []string{"grpcPort: 19551", "membershipPort: 19251", "listenAddress: 127.0.0.1:20311", "grpcPort: 19533"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("second history host's config lacks %q:\n%s", want, second)
+		}
+	}
+	if strings.Contains(second, "grpcPort: 19534") {
+		t.Errorf("second history host's config keeps the first's gRPC port:\n%s", second)
 	}
 	def := render(cleanEnv())
 	for _, want := range []string{"numHistoryShards: 4", "databaseName: payflow_temporal\n", "databaseName: payflow_temporal_visibility",

@@ -45,7 +45,7 @@ func writeConfig(o *Options) (string, error) {
 // serverEnv is what the configuration template reads for one service's
 // process, on an environment free of payflow's and Temporal's own
 // variables (TEMPORAL_ROOT, TEMPORAL_ENVIRONMENT… would redirect the server).
-func serverEnv(o *Options, configDir, service string) []string {
+func serverEnv(o *Options, configDir, service string, instance int) []string {
 	env := []string{
 		"PAYFLOW_CLUSTER_PORT_OFFSET=" + strconv.Itoa(o.PortOffset),
 		"PAYFLOW_CLUSTER_DB_HOST=" + o.PGHost,
@@ -59,8 +59,15 @@ func serverEnv(o *Options, configDir, service string) []string {
 		"PAYFLOW_CLUSTER_DYNAMIC_CONFIG=" + filepath.Join(configDir, "dynamicconfig.yaml"),
 		"PAYFLOW_CLUSTER_LOG_LEVEL=" + o.LogLevel,
 	}
+	hp := portsFor(o.PortOffset, o.HistoryHosts).of(service, instance)
+	if service == "history" && instance > 0 {
+		// A further history host: the same configuration on ports of
+		// its own; it finds the others through the membership table.
+		env = append(env, "PAYFLOW_CLUSTER_HISTORY_GRPC_PORT="+strconv.Itoa(hp.grpc),
+			"PAYFLOW_CLUSTER_HISTORY_MEMBERSHIP_PORT="+strconv.Itoa(hp.membership))
+	}
 	if o.Metrics {
-		env = append(env, "PAYFLOW_CLUSTER_METRICS_PORT="+strconv.Itoa(portsFor(o.PortOffset).metrics[service]))
+		env = append(env, "PAYFLOW_CLUSTER_METRICS_PORT="+strconv.Itoa(hp.metrics))
 	}
 	return append(cleanEnv(), env...)
 }
@@ -83,16 +90,30 @@ func serverArgs(configDir, service string) []string {
 	return []string{"--root", "/", "--config", configDir, "--env", deploytemporal.ConfigEnv, "--allow-no-auth", "start", "--service", service}
 }
 
-func startProcess(o *Options, configDir, service string, index int) (*proc, error) {
-	logPath := filepath.Join(o.Dir, "logs", service+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+// processName is a process's name in logs and messages: the service, and
+// for a further history host its number (history-2, history-3, …).
+func processName(service string, instance int) string {
+	if instance == 0 {
+		return service
+	}
+	return fmt.Sprintf("%s-%d", service, instance+1)
+}
+
+// startProcess starts one process; a restarted one appends to its log.
+func startProcess(o *Options, configDir, service string, instance int, restart bool) (*proc, error) {
+	logPath := filepath.Join(o.Dir, "logs", processName(service, instance)+".log")
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if restart {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	logFile, err := os.OpenFile(logPath, flags, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(o.ServerBin, serverArgs(configDir, service)...)
 	cmd.Dir = o.Dir
-	cmd.Env = serverEnv(o, configDir, service)
+	cmd.Env = serverEnv(o, configDir, service, instance)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if o.Detach {
 		// A session of its own: no terminal signal (Ctrl-C in the shell that
@@ -105,16 +126,16 @@ func startProcess(o *Options, configDir, service string, index int) (*proc, erro
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cluster: start %s: %w", service, err)
+		return nil, fmt.Errorf("cluster: start %s: %w", processName(service, instance), err)
 	}
-	p := portsFor(o.PortOffset)
+	hp := portsFor(o.PortOffset, o.HistoryHosts).of(service, instance)
 	pr := &proc{
-		Process: Process{Service: service, PID: cmd.Process.Pid, Log: logPath,
-			GRPCAddress: fmt.Sprintf("127.0.0.1:%d", p.grpc[service])},
+		Process: Process{Service: service, Instance: instance, PID: cmd.Process.Pid, Log: logPath,
+			GRPCAddress: fmt.Sprintf("127.0.0.1:%d", hp.grpc)},
 		cmd: cmd, exited: make(chan struct{}),
 	}
 	if o.Metrics {
-		pr.MetricsAddress = fmt.Sprintf("127.0.0.1:%d", p.metrics[service])
+		pr.MetricsAddress = fmt.Sprintf("127.0.0.1:%d", hp.metrics)
 	}
 	go func() { pr.err = cmd.Wait(); close(pr.exited) }()
 	return pr, nil
@@ -126,7 +147,7 @@ func (c *Cluster) exitedEarly() error {
 		select {
 		case <-p.exited:
 			b, _ := os.ReadFile(p.Log)
-			return fmt.Errorf("cluster: %s exited (%v); its log (%s) ends:\n%s", p.Service, p.err, p.Log, lastLines(string(b), 15))
+			return fmt.Errorf("cluster: %s exited (%v); its log (%s) ends:\n%s", processName(p.Service, p.Instance), p.err, p.Log, lastLines(string(b), 15))
 		default:
 		}
 	}

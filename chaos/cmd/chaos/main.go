@@ -40,22 +40,24 @@ func run() int {
 	flag.DurationVar(&cfg.RetryFor, "retry-for", time.Minute, "how long after the last first delivery an unacknowledged event is still retried")
 	flag.DurationVar(&cfg.Wait, "wait", 90*time.Second, "bound on the wait for every effect after the burst")
 	flag.StringVar(&cfg.PostgresURL, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
-		"PostgreSQL admin URL (loopback, trust auth) for db-postgres, which creates and drops its own database; empty skips it")
+		"PostgreSQL admin URL (loopback, trust auth) for db-postgres and the cluster scenarios, which create and drop databases of their own; empty skips them")
+	flag.Uint64Var(&cfg.Seed, "seed", 0, "order of the storms' deliveries (0: from the clock; every run prints its seed)")
 	keep := flag.Bool("keep", false, "keep the work folder (logs, databases) even when every scenario passed")
 	timeout := flag.Duration("timeout", 15*time.Minute, "bound on the whole run")
 	flag.Parse()
 
 	var selected []chaos.Scenario
+	all := chaos.ScenariosFor(cfg.N)
 	if *scenario == "all" {
-		selected = chaos.Scenarios()
+		selected = all
 	} else {
 		for _, n := range strings.Split(*scenario, ",") {
-			i := slices.IndexFunc(chaos.Scenarios(), func(s chaos.Scenario) bool { return s.Name == strings.TrimSpace(n) })
+			i := slices.IndexFunc(all, func(s chaos.Scenario) bool { return s.Name == strings.TrimSpace(n) })
 			if i < 0 {
 				fmt.Fprintf(os.Stderr, "chaos: unknown scenario %q (have: %s)\n", n, strings.Join(names, ", "))
 				return 2
 			}
-			selected = append(selected, chaos.Scenarios()[i])
+			selected = append(selected, all[i])
 		}
 	}
 	if cfg.N < 1 || cfg.N > 20000 || cfg.Rate <= 0 || cfg.Rate > 1000 {
