@@ -455,6 +455,8 @@ func TestCheckCatchesBrokenChart(t *testing.T) {
 		{name: "HPA aimed elsewhere", file: "receiver-hpa.yaml", old: "name: {{ include \"payflow.fullname\" $ }}-receiver\n  minReplicas", new: "name: {{ include \"payflow.fullname\" $ }}-recv\n  minReplicas"},
 		{name: "Service selecting no pods", file: "worker-service.yaml", old: `"component" "worker"`, new: `"component" "workers"`},
 		{name: "ServiceMonitor on a missing port", file: "servicemonitor.yaml", old: "- port: metrics", new: "- port: prometheus"},
+		{name: "scraped under the release's name, not the alerts' job", file: "servicemonitor.yaml", old: "jobLabel: payflow/job\n", new: ""},
+		{name: "a job the alerts do not query", file: "_helpers.tpl", old: "payflow/job: payflow-{{ . }}", new: "payflow/job: {{ . }}"},
 		{name: "a secret as a plain value", file: "worker-deployment.yaml",
 			old: "          env:\n", new: "          env:\n            - name: STRIPE_API_KEY\n              value: sk_live_plain\n"},
 		{name: "a variable payflow does not read", file: "configmap.yaml",

@@ -509,6 +509,13 @@ func checkServiceMonitor(r *Release, e *errs) {
 				continue
 			}
 			matched = append(matched, s.Name)
+			// Prometheus names the job after the Service's jobLabel: the
+			// names the alert rules and the dashboard query.
+			if want := "payflow-" + strings.TrimPrefix(s.Name, ReleaseName+"-"); sm.Spec.JobLabel == "" || s.Labels[sm.Spec.JobLabel] != want {
+				e.add("ServiceMonitor %s: Service %s is scraped as job %q (jobLabel %q), want %q", sm.Name, s.Name, s.Labels[sm.Spec.JobLabel], sm.Spec.JobLabel, want)
+			} else if !slices.Contains(ScrapeJobs, want) {
+				e.add("ServiceMonitor %s: job %q is none the alert rules query (%v)", sm.Name, want, ScrapeJobs)
+			}
 			for _, ep := range sm.Spec.Endpoints {
 				if ep.Port == "" || !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port }) {
 					e.add("ServiceMonitor %s: endpoint port %q is not a port of Service %s", sm.Name, ep.Port, s.Name)
@@ -632,6 +639,26 @@ func keys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ScrapeJobs are the job names deploy/prometheus's alert rules select
+// (job="…"): the ServiceMonitor must scrape the receiver and the worker
+// under these, whatever the release is called.
+var ScrapeJobs = scrapeJobs("../../prometheus/payflow-alerts.yaml")
+
+func scrapeJobs(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(fmt.Sprintf("the alert rules the chart's scrape jobs must match: %v", err))
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`job="([^"]+)"`).FindAllStringSubmatch(string(b), -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
 	}
 	slices.Sort(out)
 	return out

@@ -46,6 +46,15 @@ app.kubernetes.io/component: {{ .component }}
 payflow/metrics: "true"
 {{- end }}
 
+{{/*
+The scrape job of a component's metrics (the ServiceMonitor's jobLabel):
+payflow-receiver or payflow-worker whatever the release is called, the job
+names deploy/prometheus and deploy/grafana query.
+*/}}
+{{- define "payflow.jobLabel" -}}
+payflow/job: payflow-{{ . }}
+{{- end }}
+
 {{- define "payflow.imageTag" -}}
 {{- .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
