@@ -69,10 +69,10 @@ type Phase struct {
 	Lost        int     `json:"lost"`     // acknowledged but not completed in time
 	NotDone     string  `json:"not_done"` // what the missing ones are doing
 	FirstError  string  `json:"first_error,omitempty"`
-	ClientCPUus float64 `json:"client_cpu_us_per_event"` // this process (load generator, bare client and bare worker)
-	ServerCPUus float64 `json:"server_cpu_us_per_event"` // Temporal server process
-	PayflowCPU  float64 `json:"payflow_cpu_us_per_event,omitempty"`
-	BgCores     float64 `json:"background_cores"` // other processes' CPU during the phase, in cores
+	ClientCPUus float64 `json:"client_cpu_us_per_event"`            // this process (load generator, bare client and bare worker)
+	ServerCPUus float64 `json:"server_cpu_us_per_event"`            // Temporal server processes (a cluster: all four)
+	PayflowCPU  float64 `json:"payflow_cpu_us_per_event,omitempty"` // payflow dev, or serve + worker
+	BgCores     float64 `json:"background_cores"`                   // other processes' CPU during the phase, in cores
 
 	// While the events were being acknowledged: CPU used, in cores, by the
 	// Temporal server, by payflow dev (receiver and worker), by this
@@ -95,6 +95,78 @@ type E2ERound struct {
 	PayflowAckRate float64 `json:"payflow_ack_rate"`
 	BareAckRate    float64 `json:"bare_ack_rate"` // both halves: events / their ack time
 	Ratio          float64 `json:"payflow_vs_bare"`
+	// Completion rates: events / time to the last completion (the bare
+	// client's over both halves); 0 when a phase did not complete.
+	PayflowDoneRate float64 `json:"payflow_completion_rate,omitempty"`
+	BareDoneRate    float64 `json:"bare_completion_rate,omitempty"`
+	DoneRatio       float64 `json:"payflow_vs_bare_completion,omitempty"`
+}
+
+// roundRatios pairs, in each of the rounds, payflow's phase with the bare
+// client's two halves around it (phases named payflow and bare). A round
+// without both ack rates is left out.
+func roundRatios(phases []Phase, rounds int) []E2ERound {
+	var out []E2ERound
+	for round := 1; round <= rounds; round++ {
+		r := E2ERound{Round: round}
+		var bareAcked, bareEvents, bareHalves, bareDoneHalves int
+		var bareSecs, bareDoneSecs float64
+		for _, ph := range phases {
+			if ph.Round != round {
+				continue
+			}
+			switch ph.Name {
+			case "payflow":
+				r.PayflowAckRate, r.PayflowDoneRate = ph.AckRate, ph.DoneRate
+			case "bare":
+				bareHalves++
+				bareAcked += ph.Acked
+				bareSecs += ph.AckSeconds
+				bareEvents += ph.Events
+				if ph.LastDoneSec > 0 {
+					bareDoneHalves++
+					bareDoneSecs += ph.LastDoneSec
+				}
+			}
+		}
+		if bareSecs > 0 {
+			r.BareAckRate = float64(bareAcked) / bareSecs
+		}
+		if r.PayflowAckRate <= 0 || r.BareAckRate <= 0 {
+			continue
+		}
+		r.Ratio = r.PayflowAckRate / r.BareAckRate
+		if bareDoneHalves == bareHalves && bareDoneSecs > 0 {
+			r.BareDoneRate = float64(bareEvents) / bareDoneSecs
+		}
+		if r.PayflowDoneRate > 0 && r.BareDoneRate > 0 {
+			r.DoneRatio = r.PayflowDoneRate / r.BareDoneRate
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// roundMedians are the medians over rounds of the ack-rate ratio and of
+// both ack rates.
+func roundMedians(rounds []E2ERound) (ratio, payflow, bare float64) {
+	var ratios, pf, br []float64
+	for _, r := range rounds {
+		ratios, pf, br = append(ratios, r.Ratio), append(pf, r.PayflowAckRate), append(br, r.BareAckRate)
+	}
+	return median(ratios), median(pf), median(br)
+}
+
+// doneMedians are the medians over rounds of the completion rates and
+// their ratio, over the rounds where both completed.
+func doneMedians(rounds []E2ERound) (ratio, payflow, bare float64) {
+	var ratios, pf, br []float64
+	for _, r := range rounds {
+		if r.DoneRatio > 0 {
+			ratios, pf, br = append(ratios, r.DoneRatio), append(pf, r.PayflowDoneRate), append(br, r.BareDoneRate)
+		}
+	}
+	return median(ratios), median(pf), median(br)
 }
 
 // E2EResult is the end-to-end benchmark.
@@ -273,10 +345,21 @@ func (w completion) describeMissing(ctx context.Context, acked int) string {
 type target struct {
 	name     string // for the logs
 	c        client.Client
-	temporal *proc.Proc // the Temporal server process (for its CPU)
-	payflow  *proc.Proc // payflow dev (nil for a bare server)
+	temporal procs // the Temporal server's processes (for their CPU): one dev server, or a cluster's four
+	payflow  procs // payflow dev, or payflow serve and worker (none for a bare server)
 	http     *load.Client
 	secret   string
+}
+
+// procs are the processes of one side of a phase, whose CPU is summed.
+type procs []*proc.Proc
+
+func (ps procs) cpu() time.Duration {
+	var d time.Duration
+	for _, p := range ps {
+		d += cpuOf(p)
+	}
+	return d
 }
 
 func cpuOf(p *proc.Proc) time.Duration {
@@ -339,13 +422,13 @@ func runPhase(ctx context.Context, cfg config, t *target, name string, bare bool
 			return nil
 		}
 	}
-	cpuT0, cpuP0, self0, sys0 := cpuOf(t.temporal), cpuOf(t.payflow), proc.SelfCPU(), proc.SystemBusy()
+	cpuT0, cpuP0, self0, sys0 := t.temporal.cpu(), t.payflow.cpu(), proc.SelfCPU(), proc.SystemBusy()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	start := time.Now()
 	lat, acked, retries, elapsed, firstErr := push(pctx, n, conns, send)
-	if w := time.Since(start).Seconds(); w > 0 && t.temporal != nil {
-		tc, pc, sc, sys := cpuOf(t.temporal)-cpuT0, cpuOf(t.payflow)-cpuP0, proc.SelfCPU()-self0, proc.SystemBusy()-sys0
+	if w := time.Since(start).Seconds(); w > 0 && len(t.temporal) > 0 {
+		tc, pc, sc, sys := t.temporal.cpu()-cpuT0, t.payflow.cpu()-cpuP0, proc.SelfCPU()-self0, proc.SystemBusy()-sys0
 		ph.AckTemporalCores, ph.AckPayflowCores, ph.AckClientCores = tc.Seconds()/w, pc.Seconds()/w, sc.Seconds()/w
 		ph.AckBgCores = max(0, (sys-tc-pc-sc).Seconds()/w)
 		if acked > 0 {
@@ -363,8 +446,8 @@ func runPhase(ctx context.Context, cfg config, t *target, name string, bare bool
 	ph.AckP50ms = float64(load.Percentile(lat, 50)) / float64(time.Millisecond)
 	ph.AckP99ms = float64(load.Percentile(lat, 99)) / float64(time.Millisecond)
 	ph.AckMaxms = float64(load.Percentile(lat, 100)) / float64(time.Millisecond)
-	logf("e2e %-20s %5d events, %3d conns: acked %d in %.1fs = %.0f/s, ack p99 %.0fms, retries %d; meanwhile %d completed, cores: Temporal %.2f payflow %.2f client %.2f other %.2f; waiting for completion",
-		name, n, conns, acked, ph.AckSeconds, ph.AckRate, ph.AckP99ms, retries, ph.DoneAtLastAck, ph.AckTemporalCores, ph.AckPayflowCores, ph.AckClientCores, ph.AckBgCores)
+	logf("e2e %s %-18s %5d events, %3d conns: acked %d in %.1fs = %.0f/s, ack p99 %.0fms, retries %d; meanwhile %d completed, cores: Temporal %.2f payflow %.2f client %.2f other %.2f; waiting for completion",
+		t.name, name, n, conns, acked, ph.AckSeconds, ph.AckRate, ph.AckP99ms, retries, ph.DoneAtLastAck, ph.AckTemporalCores, ph.AckPayflowCores, ph.AckClientCores, ph.AckBgCores)
 	timeout := cfg.CompleteTimeout
 	if timeout <= 0 {
 		// Auto: generous for this machine's dev server (a payflow order
@@ -385,18 +468,18 @@ func runPhase(ctx context.Context, cfg config, t *target, name string, bare bool
 		ph.NotDone = comp.describeMissing(ctx, acked)
 	}
 	if n > 0 {
-		self, srv, pf, sys := proc.SelfCPU()-self0, cpuOf(t.temporal)-cpuT0, cpuOf(t.payflow)-cpuP0, proc.SystemBusy()-sys0
+		self, srv, pf, sys := proc.SelfCPU()-self0, t.temporal.cpu()-cpuT0, t.payflow.cpu()-cpuP0, proc.SystemBusy()-sys0
 		ph.ClientCPUus = us(self) / float64(n)
 		ph.ServerCPUus = us(srv) / float64(n)
-		if t.payflow != nil {
+		if len(t.payflow) > 0 {
 			ph.PayflowCPU = us(pf) / float64(n)
 		}
-		if t.temporal != nil {
+		if len(t.temporal) > 0 {
 			ph.BgCores = max(0, (sys-self-srv-pf).Seconds()/time.Since(start).Seconds())
 		}
 	}
-	logf("e2e %-20s completed %d/%d, last after %.1fs (%.0f/s), lost %d; Temporal CPU %.1f ms/event, background %.2f cores",
-		name, done, n, ph.LastDoneSec, ph.DoneRate, ph.Lost, ph.ServerCPUus/1000, ph.BgCores)
+	logf("e2e %s %-18s completed %d/%d, last after %.1fs (%.0f/s), lost %d; Temporal CPU %.1f ms/event, background %.2f cores",
+		t.name, name, done, n, ph.LastDoneSec, ph.DoneRate, ph.Lost, ph.ServerCPUus/1000, ph.BgCores)
 	return ph, nil
 }
 
@@ -470,34 +553,8 @@ func runE2E(ctx context.Context, cfg config, res *results) (*E2EResult, error) {
 			out.DefaultAckRate, defaultDone = ph.AckRate, ph.DoneRate
 		}
 	}
-	var ratios, pf, bare []float64
-	for round := 1; round <= cfg.E2ERounds; round++ {
-		r := E2ERound{Round: round}
-		var bareAcked int
-		var bareSecs float64
-		for _, ph := range out.Phases {
-			if ph.Round != round {
-				continue
-			}
-			switch ph.Name {
-			case "payflow":
-				r.PayflowAckRate = ph.AckRate
-			case "bare":
-				bareAcked += ph.Acked
-				bareSecs += ph.AckSeconds
-			}
-		}
-		if bareSecs > 0 {
-			r.BareAckRate = float64(bareAcked) / bareSecs
-		}
-		if r.PayflowAckRate <= 0 || r.BareAckRate <= 0 {
-			continue
-		}
-		r.Ratio = r.PayflowAckRate / r.BareAckRate
-		out.Rounds = append(out.Rounds, r)
-		ratios, pf, bare = append(ratios, r.Ratio), append(pf, r.PayflowAckRate), append(bare, r.BareAckRate)
-	}
-	out.RatioVsBare, out.PayflowAckRate, out.BareAckRate = median(ratios), median(pf), median(bare)
+	out.Rounds = roundRatios(out.Phases, cfg.E2ERounds)
+	out.RatioVsBare, out.PayflowAckRate, out.BareAckRate = roundMedians(out.Rounds)
 	if out.DefaultAckRate > 0 {
 		out.RatioTuned = out.TunedAckRate / out.DefaultAckRate
 	}
@@ -555,8 +612,10 @@ func e2ePayflow(ctx context.Context, cfg config, res *results, out *E2EResult) e
 		return err
 	}
 	defer httpc.Close()
-	t := &target{name: "payflow-dev", c: c, temporal: temporalChild(dev), payflow: dev, http: httpc, secret: secret}
-	if t.temporal == nil {
+	t := &target{name: "payflow-dev", c: c, payflow: procs{dev}, http: httpc, secret: secret}
+	if tp := temporalChild(dev); tp != nil {
+		t.temporal = procs{tp}
+	} else {
 		res.notice("could not find payflow dev's Temporal server process: its CPU is not reported")
 	}
 
@@ -612,8 +671,8 @@ func e2ePayflow(ctx context.Context, cfg config, res *results, out *E2EResult) e
 	if _, peak, err := proc.Memory(dev.Pid()); err == nil {
 		out.PayflowDevPeak = float64(peak) / (1 << 20)
 	}
-	if t.temporal != nil {
-		if _, peak, err := proc.Memory(t.temporal.Pid()); err == nil {
+	if len(t.temporal) > 0 {
+		if _, peak, err := proc.Memory(t.temporal[0].Pid()); err == nil {
 			out.TemporalPeakMiB["payflow-dev"] = float64(peak) / (1 << 20)
 		}
 	}
@@ -673,7 +732,7 @@ func e2eDefault(ctx context.Context, cfg config, res *results, out *E2EResult) e
 		return err
 	}
 	defer w.Stop()
-	t := &target{name: "default-dev", c: c, temporal: srv, secret: payloads.NewSecret()}
+	t := &target{name: "default-dev", c: c, temporal: procs{srv}, secret: payloads.NewSecret()}
 	// The same warm-up and phase as the bare client's first on payflow dev's
 	// server.
 	if _, err := runPhase(ctx, cfg, t, "warm-up", true, min(50, cfg.Events), min(16, cfg.E2EConns)); err != nil {

@@ -10,7 +10,12 @@
 //  3. end to end: N events posted to `payflow dev` until every workflow has
 //     completed, beside a bare Temporal client doing the same
 //     SignalWithStart calls on the same server, and the bare client against
-//     a default-configured dev server; optionally a burst.
+//     a default-configured dev server; optionally a burst;
+//  4. cluster: the same end-to-end measurement on a fresh real Temporal
+//     cluster (internal/cluster: four processes on the local PostgreSQL)
+//     with `payflow serve` and `payflow worker` on it, and what an event
+//     costs each process and PostgreSQL (skipped, with a notice, when
+//     PostgreSQL or the server binaries are missing).
 //
 // It prints a table with the ratios and the targets, and writes every figure
 // to bench/results/<timestamp>.json. All traffic goes to 127.0.0.1; every
@@ -59,6 +64,11 @@ type config struct {
 	SkipMicro   bool `json:"skip_micro"`
 	SkipExpress bool `json:"skip_express"`
 	SkipDefault bool `json:"skip_default_server"`
+	SkipCluster bool `json:"skip_cluster"`
+
+	ClusterShards    int    `json:"cluster_shards"`
+	ClusterPG        string `json:"-"` // may hold a password
+	ClusterPayflowDB string `json:"cluster_payflow_db"`
 
 	Out     string        `json:"-"`
 	Timeout time.Duration `json:"timeout_ns"`
@@ -104,6 +114,10 @@ func main() {
 	flag.BoolVar(&cfg.SkipMicro, "skip-micro", false, "skip the go test micro-benchmarks")
 	flag.BoolVar(&cfg.SkipExpress, "skip-express", false, "skip the Express baseline")
 	flag.BoolVar(&cfg.SkipDefault, "skip-default-server", false, "skip the default-configured dev server comparison")
+	flag.BoolVar(&cfg.SkipCluster, "skip-cluster", false, "skip the end-to-end benchmark on a real Temporal cluster (it runs when PostgreSQL answers and make cluster-tools has built the server)")
+	flag.IntVar(&cfg.ClusterShards, "cluster-shards", 4, "cluster: history shards")
+	flag.StringVar(&cfg.ClusterPG, "cluster-postgres", "postgres://postgres@127.0.0.1:5432/postgres", "cluster: the PostgreSQL server (127.0.0.1 only) of Temporal's databases and payflow's")
+	flag.StringVar(&cfg.ClusterPayflowDB, "cluster-payflow-db", "postgres", "cluster: payflow's own database: postgres (production's topology) or sqlite (as payflow dev)")
 	flag.StringVar(&cfg.Out, "out", "bench/results", "folder of the result JSON files")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (0: 30m, plus 200ms per burst event)")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the temporary folder (logs, databases)")
@@ -115,8 +129,12 @@ func main() {
 	}
 	if cfg.Rounds < 1 || cfg.Rounds > 50 || cfg.Events < 2 || cfg.Events > 1_000_000 || cfg.Burst < 0 || cfg.Burst > 1_000_000 ||
 		cfg.E2EConns < 1 || cfg.E2EConns > 4096 || cfg.BurstConns < 1 || cfg.BurstConns > 4096 || cfg.E2ERounds < 1 || cfg.E2ERounds > 20 ||
-		cfg.Pool < 1 || cfg.Pool > 200_000 || cfg.Duration <= 0 || cfg.Duration > 10*time.Minute {
+		cfg.Pool < 1 || cfg.Pool > 200_000 || cfg.Duration <= 0 || cfg.Duration > 10*time.Minute ||
+		cfg.ClusterShards < 1 || cfg.ClusterShards > 16384 {
 		fatal(errors.New("a flag is out of range"))
+	}
+	if cfg.ClusterPayflowDB != "postgres" && cfg.ClusterPayflowDB != "sqlite" {
+		fatal(errors.New("-cluster-payflow-db: postgres or sqlite"))
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30*time.Minute + time.Duration(cfg.Burst)*200*time.Millisecond
@@ -160,6 +178,21 @@ func main() {
 		res.E2E, err = runE2E(ctx, cfg, res)
 		if err != nil {
 			res.notice("end-to-end benchmark: %v", err)
+		}
+	}
+	if cfg.SkipCluster {
+		res.ClusterSkipped = "-skip-cluster"
+	} else if ctx.Err() == nil {
+		if why := clusterAvailable(ctx, cfg); why != "" {
+			res.ClusterSkipped = why
+			res.notice("cluster benchmark skipped: %s", why)
+		} else {
+			res.Cluster, err = runCluster(ctx, cfg, res)
+			if err != nil {
+				res.notice("cluster benchmark: %v", err)
+			}
+			res.Cluster.summarize(cfg.E2ERounds)
+			res.Cluster.VsDev = compareDev(res.Cluster, res.E2E)
 		}
 	}
 	if ctx.Err() != nil {

@@ -13,15 +13,18 @@ import (
 )
 
 type results struct {
-	Started  time.Time     `json:"started"`
-	Finished time.Time     `json:"finished"`
-	Machine  Machine       `json:"machine"`
-	Config   config        `json:"config"`
-	Micro    []MicroResult `json:"micro,omitempty"`
-	Ingest   *IngestResult `json:"ingest,omitempty"`
-	E2E      *E2EResult    `json:"e2e,omitempty"`
-	Targets  []Target      `json:"targets"`
-	Notices  []string      `json:"notices,omitempty"`
+	Started  time.Time      `json:"started"`
+	Finished time.Time      `json:"finished"`
+	Machine  Machine        `json:"machine"`
+	Config   config         `json:"config"`
+	Micro    []MicroResult  `json:"micro,omitempty"`
+	Ingest   *IngestResult  `json:"ingest,omitempty"`
+	E2E      *E2EResult     `json:"e2e,omitempty"`
+	Cluster  *ClusterResult `json:"cluster,omitempty"`
+	// ClusterSkipped says why the cluster phase did not run.
+	ClusterSkipped string   `json:"cluster_skipped,omitempty"`
+	Targets        []Target `json:"targets"`
+	Notices        []string `json:"notices,omitempty"`
 
 	mu sync.Mutex
 }
@@ -61,6 +64,7 @@ func (r *results) skip(name, want, why string) {
 
 // evaluate judges the targets of the issue, each a ratio within this run.
 func (r *results) evaluate() {
+	defer r.evaluateCluster() // listed last
 	in := r.Ingest
 	maxConns := 0
 	for _, c := range r.Config.Conns {
@@ -181,15 +185,9 @@ func (r *results) print(w io.Writer) {
 	}
 	if e := r.E2E; e != nil && len(e.Phases) > 0 {
 		fmt.Fprintf(w, "\n-- end to end (Temporal dev server; ack = HTTP 2xx or SignalWithStart returned) --\n")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "phase\tround\tpart\tevents\tconns\tack/s\tack p50 ms\tack p99 ms\tretries\tdone after s\tdone/s\tlost\tnever acked\tTemporal CPU ms/ev\tpayflow CPU ms/ev\tbackground\t")
-		for _, p := range e.Phases {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%.1f\t%.0f\t%d\t%d\t%.1f\t%.1f\t%.2f\t\n", p.Name, p.Round, p.Part, p.Events, p.Conns, p.AckRate, p.AckP50ms, p.AckP99ms,
-				p.Retries, p.LastDoneSec, p.DoneRate, p.Lost, p.Failed, p.ServerCPUus/1000, p.PayflowCPU/1000, p.BgCores)
-		}
-		tw.Flush()
+		printPhases(w, e.Phases)
 		fmt.Fprintln(w, "\nwhile acknowledging (cores of CPU used by each process; workflows of the phase completed by the last ack):")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "phase\tround\tpart\tTemporal\tpayflow dev\tbench client\tother\tTemporal CPU ms/ack\tcompleted by last ack\t")
 		for _, p := range e.Phases {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t\n", p.Name, p.Round, p.Part, p.AckTemporalCores, p.AckPayflowCores, p.AckClientCores, p.AckBgCores, p.AckTemporalCPUus/1000, p.DoneAtLastAck)
@@ -208,6 +206,11 @@ func (r *results) print(w io.Writer) {
 			}
 		}
 	}
+	if r.Cluster != nil {
+		r.Cluster.print(w, r.Config)
+	} else if r.ClusterSkipped != "" {
+		fmt.Fprintf(w, "\n-- end to end on a Temporal cluster: skipped (%s) --\n", r.ClusterSkipped)
+	}
 	fmt.Fprintln(w, "\n-- targets (each a ratio within this run) --")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\twant\tmeasured\tresult\t")
@@ -225,6 +228,17 @@ func (r *results) print(w io.Writer) {
 			fmt.Fprintln(w, "  - "+firstLine(n))
 		}
 	}
+}
+
+// printPhases is the table of end-to-end phases.
+func printPhases(w io.Writer, phases []Phase) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tround\tpart\tevents\tconns\tack/s\tack p50 ms\tack p99 ms\tretries\tdone after s\tdone/s\tlost\tnever acked\tTemporal CPU ms/ev\tpayflow CPU ms/ev\tbackground\t")
+	for _, p := range phases {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%.1f\t%.0f\t%d\t%d\t%.1f\t%.1f\t%.2f\t\n", p.Name, p.Round, p.Part, p.Events, p.Conns, p.AckRate, p.AckP50ms, p.AckP99ms,
+			p.Retries, p.LastDoneSec, p.DoneRate, p.Lost, p.Failed, p.ServerCPUus/1000, p.PayflowCPU/1000, p.BgCores)
+	}
+	tw.Flush()
 }
 
 func firstErr(s string) string {
