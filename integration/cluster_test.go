@@ -327,11 +327,7 @@ func dropStaleClusterDatabases(t *testing.T, o cluster.Options) {
 	if user == "" {
 		user = "postgres"
 	}
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, o.PGPassword), Host: fmt.Sprintf("%s:%d", host, port), Path: "/postgres", RawQuery: "sslmode=disable"}
-	if o.PGPassword == "" {
-		u.User = url.User(user)
-	}
-	db, err := sql.Open("pgx", u.String())
+	db, err := sql.Open("pgx", cluster.PostgresURL(host, port, user, o.PGPassword, "postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +339,7 @@ func dropStaleClusterDatabases(t *testing.T, o cluster.Options) {
 	for _, prefix := range prefixes {
 		rows, err := db.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, prefix+"%")
 		if err != nil {
-			t.Fatalf("PostgreSQL at %s: %v", u.Host, err)
+			t.Fatalf("PostgreSQL at %s:%d: %v", host, port, err)
 		}
 		for rows.Next() {
 			var name string

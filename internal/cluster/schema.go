@@ -27,11 +27,18 @@ const (
 )
 
 func adminURL(o *Options, db string) string {
-	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(o.PGHost, strconv.Itoa(o.PGPort)), Path: "/" + db, RawQuery: "sslmode=disable&connect_timeout=5"}
-	if o.PGPassword != "" {
-		u.User = url.UserPassword(o.PGUser, o.PGPassword)
+	return PostgresURL(o.PGHost, o.PGPort, o.PGUser, o.PGPassword, db)
+}
+
+// PostgresURL is the connection URL (pgx) of database db on a PostgreSQL
+// server reached over TCP without TLS, as the cluster's tools and tests
+// reach the local one.
+func PostgresURL(host string, port int, user, password, db string) string {
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: "/" + db, RawQuery: "sslmode=disable&connect_timeout=5"}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
 	} else {
-		u.User = url.User(o.PGUser)
+		u.User = url.User(user)
 	}
 	return u.String()
 }

@@ -167,13 +167,7 @@ func parsePG(raw string) (pgTarget, error) {
 
 // url is the connection URL of database db.
 func (t pgTarget) url(db string) string {
-	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), Path: "/" + db, RawQuery: "sslmode=disable&connect_timeout=5"}
-	if t.Password != "" {
-		u.User = url.UserPassword(t.User, t.Password)
-	} else {
-		u.User = url.User(t.User)
-	}
-	return u.String()
+	return cluster.PostgresURL(t.Host, t.Port, t.User, t.Password, db)
 }
 
 // clusterAvailable says why the cluster phase cannot run here ("" when it
@@ -471,11 +465,7 @@ func runCluster(ctx context.Context, cfg config, res *results) (out *ClusterResu
 		return out, err
 	}
 	for round := 1; round <= cfg.E2ERounds; round++ {
-		for _, step := range []struct {
-			name, part string
-			bare       bool
-			n          int
-		}{{"bare", "a", true, half}, {"payflow", "", false, cfg.Events}, {"bare", "b", true, max(cfg.Events-half, 1)}} {
+		for _, step := range roundSteps(cfg.Events) {
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}

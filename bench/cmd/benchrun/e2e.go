@@ -483,6 +483,22 @@ func runPhase(ctx context.Context, cfg config, t *target, name string, bare bool
 	return ph, nil
 }
 
+// roundStep is one phase of an end-to-end round.
+type roundStep struct {
+	name, part string
+	bare       bool
+	n          int
+}
+
+// roundSteps is one round of the end-to-end comparison, the same on every
+// server: the bare client's first half, payflow's events, the bare
+// client's other half (the halves bracket payflow's phase, so a drift
+// falls on both sides alike).
+func roundSteps(events int) []roundStep {
+	half := max(events/2, 1)
+	return []roundStep{{"bare", "a", true, half}, {"payflow", "", false, events}, {"bare", "b", true, max(events-half, 1)}}
+}
+
 // temporalChild finds the Temporal dev server payflow dev started.
 func temporalChild(p *proc.Proc) *proc.Proc {
 	for _, pid := range proc.Descendants(p.Pid()) {
@@ -643,13 +659,8 @@ func e2ePayflow(ctx context.Context, cfg config, res *results, out *E2EResult) e
 	// (the other half). The dev server slows down as its database and caches
 	// grow; the bare client's halves bracket payflow's phase so the drift
 	// falls on both sides alike.
-	half := max(cfg.Events/2, 1)
 	for round := range cfg.E2ERounds {
-		for _, step := range []struct {
-			name, part string
-			bare       bool
-			n          int
-		}{{"bare", "a", true, half}, {"payflow", "", false, cfg.Events}, {"bare", "b", true, max(cfg.Events-half, 1)}} {
+		for _, step := range roundSteps(cfg.Events) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
