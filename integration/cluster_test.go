@@ -30,6 +30,7 @@ import (
 	"github.com/payflow/payflow/internal/cluster"
 	"github.com/payflow/payflow/routing"
 	"github.com/payflow/payflow/store"
+	"github.com/payflow/payflow/webhook"
 )
 
 // TestClusterSmoke runs payflow as in production against a real Temporal
@@ -184,19 +185,9 @@ func TestClusterSmoke(t *testing.T) {
 	payload := build(t, "payment_intent.succeeded", fixtures.Options{CustomerID: cus, PaymentIntentID: pi, EventID: "evt_cluster_1"})
 	post := func() map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/webhooks/stripe", port), strings.NewReader(string(payload)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Stripe-Signature", fixtures.Sign(payload, []string{webhookSecret}, time.Now()))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("post: %v", err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		raw, _ := io.ReadAll(resp.Body)
-		_ = json.Unmarshal(raw, &body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("delivery answered %d: %s%s", resp.StatusCode, raw, logs())
+		code, body := deliverTo(t, fmt.Sprintf("http://127.0.0.1:%d%s", port, webhook.Path), payload)
+		if code != 200 {
+			t.Fatalf("delivery answered %d: %v%s", code, body, logs())
 		}
 		return body
 	}
@@ -288,20 +279,7 @@ func TestClusterSmoke(t *testing.T) {
 	provMu.Unlock()
 
 	procsStopped = true
-	for name, cmd := range map[string]*exec.Cmd{"serve": serve, "worker": worker} {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s exited with %v after SIGTERM", name, err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("%s did not stop within 30 s of SIGTERM", name)
-		}
-	}
+	stopGracefully(t, map[string]*exec.Cmd{"serve": serve, "worker": worker})
 	stopCluster()
 	t.Logf("cluster up %s, first order fulfilled %s after serve and worker were ready, whole test %s",
 		up.Round(100*time.Millisecond), fulfilled.Round(100*time.Millisecond), time.Since(begin).Round(100*time.Millisecond))

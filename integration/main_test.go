@@ -262,7 +262,14 @@ func waitReady(within time.Duration) error {
 // deliver posts a signed event and returns the status and JSON body.
 func deliver(t testing.TB, payload []byte) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, sys.webhookURL, bytes.NewReader(payload))
+	return deliverTo(t, sys.webhookURL, payload)
+}
+
+// deliverTo posts a signed event to the receiver at url (its webhook path)
+// and returns the status and JSON body.
+func deliverTo(t testing.TB, url string, payload []byte) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Stripe-Signature", fixtures.Sign(payload, []string{webhookSecret}, time.Now()))
 	resp, err := http.DefaultClient.Do(req)
@@ -462,3 +469,23 @@ func runPayflow(t testing.TB, env []string, args ...string) (string, error) {
 }
 
 var _ = bufio.NewReader
+
+// stopGracefully sends SIGTERM to each process and fails the test if one
+// exits with an error or is still running 30 s later (then it is killed).
+func stopGracefully(t *testing.T, procs map[string]*exec.Cmd) {
+	t.Helper()
+	for name, cmd := range procs {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop within 30 s of SIGTERM", name)
+		}
+	}
+}

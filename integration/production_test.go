@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,18 +107,5 @@ func TestServeAndWorkerOnPostgres(t *testing.T) {
 		t.Errorf("logs are not JSON with IDs:\nserve: %s\nworker: %s", tail(serveOut.String(), 800), tail(workerOut.String(), 800))
 	}
 	stopped = true
-	for name, cmd := range map[string]*exec.Cmd{"serve": serve, "worker": worker} {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s exited with %v after SIGTERM", name, err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("%s did not stop within 30 s of SIGTERM", name)
-		}
-	}
+	stopGracefully(t, map[string]*exec.Cmd{"serve": serve, "worker": worker})
 }
